@@ -1,0 +1,230 @@
+"""The journal: a bounded, in-memory record of every exchange and what happened when.
+
+Each exchange gets one :class:`ExchangeRecord` the moment its request head is complete (or the
+moment a malformed request is refused), and the record grows while the exchange runs, so a
+hanging exchange is visible too. Times in a timeline are seconds since the request head was
+complete, read from the reactor's clock. This is what answers "did the proxy wait for the 100
+before it sent the body?".
+
+Pure Python: no Twisted, no I/O.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from fakeorigin.wire import Header
+
+#: How much of a request body the journal keeps.
+BODY_HEAD_BYTES = 1024
+#: How much of a malformed request the journal keeps.
+RAW_REQUEST_BYTES = 4096
+
+
+class Event(StrEnum):
+    """What can happen in an exchange's timeline."""
+
+    INTERIM_SENT = "interim-sent"
+    INTERIM_SKIPPED = "interim-skipped"
+    BODY_FIRST_BYTE = "body-first-byte"
+    BODY_COMPLETE = "body-complete"
+    RESPONSE_STARTED = "response-started"
+    RESPONSE_COMPLETE = "response-complete"
+    RAW_SENT = "raw-sent"
+    NOTE = "note"
+    CLOSE = "close"
+    RESET = "reset"
+    HANG = "hang"
+    CLIENT_GONE = "client-gone"
+    MAX_DURATION = "max-duration"
+    BAD_REQUEST = "bad-request"
+
+
+class Outcome(StrEnum):
+    """How an exchange ended."""
+
+    RUNNING = "running"
+    KEEP_ALIVE = "keep-alive"
+    CLOSED = "closed"
+    RESET = "reset"
+    CLIENT_GONE = "client-gone"
+    MAX_DURATION = "max-duration"
+    REFUSED = "refused"
+    BAD_REQUEST = "bad-request"
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    """One event: when (seconds since the head was complete), what, and its details."""
+
+    seconds: float
+    event: Event
+    status: int | None = None
+    detail: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, leaving out empty details."""
+        out: dict[str, Any] = {"t": round(self.seconds, 6), "event": self.event.value}
+        if self.status is not None:
+            out["status"] = self.status
+        if self.detail is not None:
+            out["detail"] = self.detail
+        return out
+
+
+@dataclass(slots=True)
+class BodyRecord:
+    """The request body as received so far: length, running sha256, first KiB."""
+
+    length: int = 0
+    complete: bool = False
+    head: bytearray = field(default_factory=bytearray)
+    _digest: Any = field(default_factory=hashlib.sha256)
+
+    def add(self, data: bytes | bytearray) -> None:
+        """Account for ``data`` received."""
+        self.length += len(data)
+        self._digest.update(data)
+        room = BODY_HEAD_BYTES - len(self.head)
+        if room > 0:
+            self.head += data[:room]
+
+    @property
+    def sha256(self) -> str:
+        """Hex sha256 of the bytes received so far."""
+        return str(self._digest.hexdigest())
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: length, completeness, sha256 and the first KiB (base64 and text)."""
+        return {
+            "length": self.length,
+            "complete": self.complete,
+            "sha256": self.sha256,
+            "head_base64": base64.b64encode(self.head).decode("ascii"),
+            "head_text": self.head.decode("utf-8", "replace"),
+        }
+
+
+@dataclass(slots=True)
+class ExchangeRecord:
+    """One exchange: the request as received, the profile that served it, its timeline.
+
+    Attributes:
+        id: journal-wide, increasing from 1.
+        connection_id: fakeorigin's id of the connection; ``index`` counts exchanges on it.
+        client: the peer address, e.g. ``127.0.0.1:51234``.
+        started_at: wall-clock (epoch seconds) when the head was complete.
+        method, target, http_version, headers: the request as received (latin-1 text,
+            header order and case kept); None for a request too malformed to have them.
+        profile, selected_by: the profile's name and how it was picked (``header``, ``rule``,
+            ``active``).
+        body_bytes_before_continue: request body bytes received when the 100 went out;
+            None when no 100 was sent.
+        raw_request: for a malformed request, the bytes received (first 4 KiB).
+    """
+
+    id: int
+    connection_id: int
+    index: int
+    client: str
+    started_at: float
+    method: str | None = None
+    target: str | None = None
+    http_version: str | None = None
+    headers: tuple[Header, ...] = ()
+    body: BodyRecord = field(default_factory=BodyRecord)
+    profile: str | None = None
+    selected_by: str | None = None
+    timeline: list[TimelineEntry] = field(default_factory=list)
+    body_bytes_before_continue: int | None = None
+    outcome: Outcome = Outcome.RUNNING
+    error: str | None = None
+    raw_request: bytes | None = None
+
+    def note(
+        self, seconds: float, event: Event, status: int | None = None, detail: str | None = None
+    ) -> None:
+        """Add a timeline entry; the first 100 sent also fixes ``body_bytes_before_continue``."""
+        self.timeline.append(TimelineEntry(seconds, event, status, detail))
+        if event is Event.INTERIM_SENT and status == 100:
+            if self.body_bytes_before_continue is None:
+                self.body_bytes_before_continue = self.body.length
+
+    def events(self, event: Event) -> list[TimelineEntry]:
+        """The timeline entries of one kind, in order."""
+        return [entry for entry in self.timeline if entry.event is event]
+
+    @property
+    def interim_statuses(self) -> list[int]:
+        """Statuses of the interim responses actually sent, in order."""
+        return [e.status for e in self.events(Event.INTERIM_SENT) if e.status is not None]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, as the control API and ``--journal-dump`` will show it."""
+        return {
+            "id": self.id,
+            "connection_id": self.connection_id,
+            "index": self.index,
+            "client": self.client,
+            "started_at": self.started_at,
+            "method": self.method,
+            "target": self.target,
+            "http_version": self.http_version,
+            "headers": [[n.decode("latin-1"), v.decode("latin-1")] for n, v in self.headers],
+            "body": self.body.to_dict(),
+            "profile": self.profile,
+            "selected_by": self.selected_by,
+            "body_bytes_before_continue": self.body_bytes_before_continue,
+            "timeline": [entry.to_dict() for entry in self.timeline],
+            "outcome": self.outcome.value,
+            "error": self.error,
+            "raw_request_base64": None
+            if self.raw_request is None
+            else base64.b64encode(self.raw_request).decode("ascii"),
+        }
+
+
+class Journal:
+    """A ring buffer of exchange records, oldest evicted first.
+
+    Attributes:
+        size: the most records kept.
+        evicted: how many records were dropped to make room.
+    """
+
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError(f"journal size must be >= 1 (got {size})")
+        self.size = size
+        self.evicted = 0
+        self._records: deque[ExchangeRecord] = deque(maxlen=size)
+        self._next_id = 1
+
+    def open(self, connection_id: int, index: int, client: str, started_at: float) -> ExchangeRecord:
+        """Start and keep a new record; it can still change while its exchange runs."""
+        record = ExchangeRecord(self._next_id, connection_id, index, client, started_at)
+        self._next_id += 1
+        if len(self._records) == self.size:
+            self.evicted += 1
+        self._records.append(record)
+        return record
+
+    def __iter__(self) -> Iterator[ExchangeRecord]:
+        return iter(self._records)
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def get(self, record_id: int) -> ExchangeRecord | None:
+        """The record with ``record_id``, or None if unknown or evicted."""
+        return next((r for r in self._records if r.id == record_id), None)
+
+    def clear(self) -> None:
+        """Forget every record (ids keep increasing)."""
+        self._records.clear()

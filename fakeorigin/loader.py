@@ -1,0 +1,137 @@
+"""Read profiles from YAML (safe loader) or from parsed data, with located errors.
+
+Every error names its source and the location inside it, e.g.
+``profiles/x.yaml: steps[2].informational.status: must be 100..199 except 101 (got 200)``.
+Loading is all or nothing: a directory with one broken file loads nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from fakeorigin.profile import Profile
+
+PROFILE_SUFFIXES = (".yaml", ".yml")
+
+
+class ProfileError(Exception):
+    """One or more profiles are invalid; ``problems`` holds one located line per error."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+def bundled_profiles_dir() -> Path:
+    """The directory of the profiles shipped with fakeorigin.
+
+    In a wheel they sit inside the package (``fakeorigin/bundled_profiles``); in a checkout or
+    an editable install they are the repository's top-level ``profiles/``.
+    """
+    package = Path(__file__).resolve().parent
+    inside = package / "bundled_profiles"
+    return inside if inside.is_dir() else package.parent / "profiles"
+
+
+def format_location(loc: Iterable[int | str]) -> str:
+    """``('steps', 2, 'informational', 'informational', 'status')`` -> ``steps[2].informational.status``.
+
+    pydantic repeats a step's key once as the union tag and once as the field name: the
+    repetition is dropped.
+    """
+    text = ""
+    previous: int | str | None = None
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part != previous:
+            text += f".{part}" if text else part
+        previous = part
+    return text
+
+
+def _problems(source: str, err: ValidationError) -> list[str]:
+    lines = []
+    for detail in err.errors(include_url=False):
+        where = format_location(detail["loc"])
+        message = detail["msg"]
+        if detail["type"] == "step_kind":
+            message += f" (got {_short(detail['input'])})"
+        lines.append(f"{source}: {where}: {message}" if where else f"{source}: {message}")
+    return lines
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def profile_from_data(data: Any, source: str, *, name: str | None = None) -> Profile:
+    """Validate parsed YAML/JSON ``data`` into a Profile; ``name`` fills in or must match."""
+    if not isinstance(data, dict):
+        raise ProfileError([f"{source}: a profile is a mapping (got {type(data).__name__})"])
+    if name is not None:
+        given = data.get("name", name)
+        if given != name:
+            raise ProfileError(
+                [f"{source}: name: {given!r} does not match the file or path name {name!r}"]
+            )
+        data = {**data, "name": name}
+    try:
+        return Profile.model_validate(data)
+    except ValidationError as err:
+        raise ProfileError(_problems(source, err)) from err
+
+
+def profile_from_yaml(text: str, source: str, *, name: str | None = None) -> Profile:
+    """Parse YAML ``text`` with the safe loader and validate it; errors carry line:column."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        raise ProfileError([f"{where}: invalid YAML: {err.problem}"]) from err
+    except yaml.YAMLError as err:
+        raise ProfileError([f"{source}: invalid YAML: {err}"]) from err
+    return profile_from_data(data, source, name=name)
+
+
+def load_profile_file(path: Path) -> Profile:
+    """Read one profile file; its ``name`` must equal the file stem (or is taken from it)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ProfileError([f"{path}: cannot read: {err}"]) from err
+    return profile_from_yaml(text, str(path), name=path.stem)
+
+
+def profile_files(directory: Path) -> list[Path]:
+    """The profile files of ``directory``, sorted by name."""
+    return sorted(p for p in directory.iterdir() if p.suffix in PROFILE_SUFFIXES)
+
+
+def load_profile_dir(directory: Path) -> dict[str, Profile]:
+    """Every profile of ``directory`` by name; all files' errors are reported together."""
+    if not directory.is_dir():
+        raise ProfileError([f"{directory}: not a directory"])
+    profiles: dict[str, Profile] = {}
+    problems: list[str] = []
+    for path in profile_files(directory):
+        try:
+            profile = load_profile_file(path)
+        except ProfileError as err:
+            problems.extend(err.problems)
+            continue
+        if profile.name in profiles:
+            problems.append(f"{path}: name: {profile.name!r} is defined twice")
+        profiles[profile.name] = profile
+    if problems:
+        raise ProfileError(problems)
+    if not profiles:
+        raise ProfileError([f"{directory}: no profile files (*.yaml, *.yml)"])
+    return profiles

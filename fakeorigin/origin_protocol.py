@@ -1,0 +1,450 @@
+"""The origin's Twisted protocol: h11 reads requests, the engine decides, this module acts.
+
+Not twisted.web: twisted.web sends ``100 Continue`` on its own before application code runs
+(Twisted ticket 4673), buffers the whole body before ``render`` and rewrites headers. Here h11
+(server role, fed incrementally) parses one request at a time, and every response byte comes
+from :mod:`fakeorigin.engine` through :mod:`fakeorigin.wire`.
+
+Per connection: for each request head, pick a profile (:meth:`OriginState.select`), open a
+journal record, and run the engine's actions with the injected clock (``IReactorTime``), so
+tests drive it with ``task.Clock`` and ``StringTransport``. Every pending ``callLater`` of a
+connection is cancelled when the connection goes away.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import h11
+from twisted.internet.interfaces import (
+    IAddress,
+    IDelayedCall,
+    IReactorTime,
+    ISSLTransport,
+    ITransport,
+)
+from twisted.internet.protocol import Factory, Protocol
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from fakeorigin.engine import (
+    Action,
+    AwaitBody,
+    End,
+    Ending,
+    Note,
+    Wait,
+    Write,
+    error_response,
+    run_exchange,
+)
+from fakeorigin.journal import RAW_REQUEST_BYTES, BodyRecord, Event, ExchangeRecord, Outcome
+from fakeorigin.state import OriginState, UnknownProfileError
+from fakeorigin.wire import RequestHead, reason_phrase
+
+log = Logger()
+
+
+@dataclass(frozen=True, slots=True)
+class OriginSettings:
+    """Per-connection limits.
+
+    Attributes:
+        max_duration_seconds: an exchange still running after this long is closed and
+            journaled as ``max-duration`` (``hang`` ends here).
+        linger_seconds: how long a lingering close drains an unread upload before closing.
+    """
+
+    max_duration_seconds: float = 600.0
+    linger_seconds: float = 2.0
+
+
+class OriginFactory(Factory):
+    """Builds one :class:`OriginProtocol` per connection, sharing state, clock and settings.
+
+    Attributes:
+        connections: the protocols whose connections are open (tests check it drains).
+    """
+
+    def __init__(
+        self,
+        state: OriginState,
+        clock: IReactorTime,
+        settings: OriginSettings | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.state = state
+        self.clock = clock
+        self.settings = settings or OriginSettings()
+        self.rng = rng or random.Random()
+        self.connections: set[OriginProtocol] = set()
+        self._next_connection_id = 1
+
+    def buildProtocol(self, addr: IAddress) -> OriginProtocol:  # noqa: N802 (Twisted API)
+        protocol = OriginProtocol(self, self._next_connection_id)
+        self._next_connection_id += 1
+        return protocol
+
+
+@dataclass(slots=True, eq=False)
+class _Exchange:
+    """One request on a connection: what the engine sees (an ExchangeView) and its record."""
+
+    request: RequestHead
+    record: ExchangeRecord
+    clock: IReactorTime
+    head_time: float
+    actions: Iterator[Action] | None = None
+    started: bool = False
+    awaiting_body: bool = False
+    finished: bool = False
+    hanging: bool = False
+
+    @property
+    def body(self) -> BodyRecord:
+        return self.record.body
+
+    def elapsed(self) -> float:
+        return self.clock.seconds() - self.head_time
+
+    def wall_clock(self) -> float:
+        return self.clock.seconds()
+
+    def note(self, event: Event, status: int | None = None, detail: str | None = None) -> None:
+        self.record.note(self.elapsed(), event, status, detail)
+
+
+@dataclass(slots=True)
+class _ResetWhenFlushed:
+    """A pull producer whose ``resumeProducing`` means "Twisted's write buffer is empty".
+
+    ``abortConnection`` alone discards bytes still in the buffer; registering this producer and
+    calling ``loseConnection`` makes Twisted flush first and then ask us for more, at which
+    point we abort: the peer gets everything written, then an RST (SO_LINGER 0).
+    """
+
+    transport: ITransport
+    armed: bool = False
+
+    def resumeProducing(self) -> None:  # noqa: N802 (Twisted API)
+        if self.armed:
+            self.armed = False
+            self.transport.abortConnection()  # type: ignore[attr-defined]
+
+    def stopProducing(self) -> None:  # noqa: N802 (Twisted API)
+        self.armed = False
+
+
+@dataclass(slots=True)
+class _Timers:
+    """The connection's pending DelayedCalls, so that all can be cancelled at once."""
+
+    clock: IReactorTime
+    pending: set[IDelayedCall] = field(default_factory=set)
+
+    def later(self, seconds: float, function: Callable[[], None]) -> IDelayedCall:
+        def fire() -> None:
+            self.pending.discard(call)
+            function()
+
+        call = self.clock.callLater(max(0.0, seconds), fire)
+        self.pending.add(call)
+        return call
+
+    def cancel(self, call: IDelayedCall | None) -> None:
+        if call is not None and call in self.pending:
+            self.pending.discard(call)
+            call.cancel()
+
+    def cancel_all(self) -> None:
+        for call in list(self.pending):
+            self.cancel(call)
+
+
+class OriginProtocol(Protocol):
+    """One client connection to the origin."""
+
+    def __init__(self, factory: OriginFactory, connection_id: int) -> None:
+        self.factory = factory
+        self.connection_id = connection_id
+        self._h11 = h11.Connection(h11.SERVER)
+        self._timers = _Timers(factory.clock)
+        self._exchange: _Exchange | None = None
+        self._index = 0
+        self._raw = bytearray()
+        self._pumping = False
+        self._closing = False
+        self._client = "unknown"
+        self._wait_call: IDelayedCall | None = None
+        self._deadline_call: IDelayedCall | None = None
+
+    # -- Twisted's side -------------------------------------------------------------------
+
+    def connectionMade(self) -> None:  # noqa: N802 (Twisted API)
+        peer = self.transport.getPeer()  # type: ignore[union-attr]
+        host, port = getattr(peer, "host", None), getattr(peer, "port", None)
+        self._client = f"{host}:{port}" if host is not None else str(peer)
+        self.factory.connections.add(self)
+
+    def dataReceived(self, data: bytes) -> None:  # noqa: N802 (Twisted API)
+        if self._exchange is None and len(self._raw) < RAW_REQUEST_BYTES:
+            self._raw += data[: RAW_REQUEST_BYTES - len(self._raw)]
+        try:
+            self._h11.receive_data(data)
+        except RuntimeError:
+            return  # h11 is past the end of this connection (closing): input is discarded
+        self._pump()
+
+    def connectionLost(self, reason: Failure = Failure(Exception())) -> None:  # noqa: B008, N802
+        self._timers.cancel_all()
+        self.factory.connections.discard(self)
+        exchange = self._exchange
+        if exchange is not None:
+            if exchange.actions is not None:
+                exchange.actions.close()
+            if not exchange.finished or exchange.hanging:
+                exchange.note(Event.CLIENT_GONE, None, reason.getErrorMessage())
+                exchange.record.outcome = Outcome.CLIENT_GONE
+                exchange.finished = True
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def _pump(self) -> None:
+        """Take every event h11 has ready and start the exchange they complete.
+
+        A new exchange starts only once the events that arrived with its head are taken, so
+        the engine sees a body that came in the same packet as already received. Pipelined
+        requests wait in h11 until their turn; this loop (not recursion) serves each in turn.
+        """
+        if self._pumping:
+            return
+        self._pumping = True
+        try:
+            while self._take_events():
+                exchange = self._exchange
+                if exchange is None or exchange.started:
+                    return
+                self._start(exchange)
+                if self._exchange is not None:
+                    return  # still running, or ended by closing the connection
+        finally:
+            self._pumping = False
+
+    def _take_events(self) -> bool:
+        """Feed h11's ready events to the exchange; False once h11 refused the input."""
+        while True:
+            try:
+                event = self._h11.next_event()
+            except h11.RemoteProtocolError as err:
+                self._bad_request(err)
+                return False
+            if isinstance(event, h11.Request):
+                self._open(event)
+            elif isinstance(event, h11.Data):
+                self._body_data(event.data)
+            elif isinstance(event, h11.EndOfMessage):
+                self._body_complete()
+            else:  # NEED_DATA, PAUSED, ConnectionClosed: nothing more for now
+                return True
+
+    def _body_data(self, data: bytes) -> None:
+        exchange = self._exchange
+        if exchange is None or not data:
+            return
+        if exchange.body.length == 0:
+            exchange.note(Event.BODY_FIRST_BYTE)
+        exchange.body.add(data)
+
+    def _body_complete(self) -> None:
+        exchange = self._exchange
+        if exchange is None:
+            return
+        exchange.body.complete = True
+        exchange.note(Event.BODY_COMPLETE, None, f"{exchange.body.length} bytes")
+        if exchange.awaiting_body:
+            exchange.awaiting_body = False
+            self._advance()
+        elif exchange.finished and self._closing:
+            # A lingering close has drained the upload: nothing more is expected.
+            self.transport.loseConnection()  # type: ignore[union-attr]
+
+    # -- running an exchange ----------------------------------------------------------------
+
+    def _open(self, event: h11.Request) -> None:
+        """A request head is complete: journal it; it starts when the pump is done."""
+        request = RequestHead(
+            method=bytes(event.method),
+            target=bytes(event.target),
+            http_version=bytes(event.http_version),
+            headers=tuple((bytes(n), bytes(v)) for n, v in event.headers.raw_items()),
+        )
+        self._index += 1
+        clock = self.factory.clock
+        record = self.factory.state.journal.open(
+            self.connection_id, self._index, self._client, clock.seconds()
+        )
+        record.method = request.method.decode("latin-1")
+        record.target = request.target.decode("latin-1")
+        record.http_version = request.http_version.decode("latin-1")
+        record.headers = request.headers
+        self._exchange = _Exchange(request, record, clock, clock.seconds())
+        self._raw.clear()
+
+    def _start(self, exchange: _Exchange) -> None:
+        """Pick the profile (read once, so later changes never touch this exchange) and run."""
+        exchange.started = True
+        record = exchange.record
+        try:
+            selection = self.factory.state.select(exchange.request)
+        except UnknownProfileError as err:
+            record.selected_by = "header"
+            self._refuse(exchange, 400, f"{err}\n", Outcome.REFUSED)
+            return
+        record.profile = selection.profile.name
+        record.selected_by = selection.selected_by
+        exchange.actions = run_exchange(selection.profile, exchange, self.factory.rng)
+        self._deadline_call = self._timers.later(
+            self.factory.settings.max_duration_seconds, self._max_duration
+        )
+        self._advance()
+
+    def _resume(self) -> None:
+        self._wait_call = None
+        self._advance()
+
+    def _advance(self) -> None:
+        """Carry out the engine's actions until one of them has to wait."""
+        exchange = self._exchange
+        if exchange is None or exchange.actions is None or exchange.finished:
+            return
+        try:
+            for action in exchange.actions:
+                if isinstance(action, Write):
+                    self.transport.write(action.data)  # type: ignore[union-attr]
+                    if action.event is not None:
+                        exchange.note(action.event, action.status, action.detail)
+                elif isinstance(action, Note):
+                    exchange.note(action.event, action.status, action.detail)
+                elif isinstance(action, Wait):
+                    self._wait_call = self._timers.later(action.seconds, self._resume)
+                    return
+                elif isinstance(action, AwaitBody):
+                    if not exchange.body.complete:
+                        exchange.awaiting_body = True
+                        return
+                elif isinstance(action, End):
+                    self._end(exchange, action.ending)
+                    return
+        except Exception:
+            log.failure("fakeorigin: exchange {id} failed", id=exchange.record.id)
+            exchange.note(Event.NOTE, None, "internal error: see the server log")
+            exchange.finished = True
+            self.transport.abortConnection()  # type: ignore[union-attr]
+
+    def _end(self, exchange: _Exchange, ending: Ending) -> None:
+        exchange.finished = True
+        if ending is Ending.HANG:
+            exchange.hanging = True
+            exchange.note(Event.HANG)
+            return
+        self._timers.cancel(self._deadline_call)
+        if ending is Ending.KEEP_ALIVE:
+            exchange.record.outcome = Outcome.KEEP_ALIVE
+            self._next_request()
+        elif ending is Ending.RESET:
+            exchange.note(Event.RESET)
+            exchange.record.outcome = Outcome.RESET
+            self._reset()
+        else:
+            exchange.note(Event.CLOSE)
+            exchange.record.outcome = Outcome.CLOSED
+            self._close(linger=not exchange.body.complete)
+
+    def _next_request(self) -> None:
+        """Let h11 move to the next request: it tracks our side only from what we tell it."""
+        self._h11.send(h11.Response(status_code=200, headers=[("content-length", "0")]))
+        self._h11.send(h11.EndOfMessage())
+        self._h11.start_next_cycle()
+        self._exchange = None
+        self._pump()
+
+    def _refuse(self, exchange: _Exchange, status: int, text: str, outcome: Outcome) -> None:
+        clock = self.factory.clock
+        self.transport.write(error_response(status, text, clock.seconds()))  # type: ignore[union-attr]
+        exchange.note(Event.RESPONSE_STARTED, status, text.strip())
+        exchange.note(Event.CLOSE)
+        exchange.record.outcome = outcome
+        exchange.finished = True
+        self._close(linger=not exchange.body.complete)
+
+    def _bad_request(self, err: h11.RemoteProtocolError) -> None:
+        """h11 refused the request (RFC 9112): answer its status hint and close."""
+        status = err.error_status_hint
+        exchange = self._exchange
+        if exchange is not None and not exchange.finished:
+            # Broken framing in a body: the response may already be on its way; stop.
+            exchange.note(Event.BAD_REQUEST, status, str(err))
+            exchange.record.outcome = Outcome.BAD_REQUEST
+            exchange.record.error = str(err)
+            exchange.finished = True
+            if exchange.actions is not None:
+                exchange.actions.close()
+            self._timers.cancel_all()
+            self._close(linger=False)
+            return
+        if exchange is not None:
+            return  # the exchange already ended; the rest of its input is being drained
+        clock = self.factory.clock
+        self._index += 1
+        record = self.factory.state.journal.open(
+            self.connection_id, self._index, self._client, clock.seconds()
+        )
+        record.raw_request = bytes(self._raw)
+        record.error = str(err)
+        exchange = _Exchange(RequestHead(b"", b"", b"", ()), record, clock, clock.seconds())
+        exchange.started = True
+        self._exchange = exchange
+        exchange.note(Event.BAD_REQUEST, status, str(err))
+        text = f"{status} {reason_phrase(status)}: {err}\n"
+        self._refuse(exchange, status, text, Outcome.BAD_REQUEST)
+
+    def _max_duration(self) -> None:
+        self._deadline_call = None
+        exchange = self._exchange
+        if exchange is None:
+            return
+        exchange.note(Event.MAX_DURATION, None, f"{self.factory.settings.max_duration_seconds} s")
+        exchange.record.outcome = Outcome.MAX_DURATION
+        exchange.finished = True
+        exchange.hanging = False
+        self._timers.cancel(self._wait_call)
+        if exchange.actions is not None:
+            exchange.actions.close()
+        self._close(linger=not exchange.body.complete)
+
+    # -- ending a connection ------------------------------------------------------------
+
+    def _close(self, *, linger: bool) -> None:
+        """FIN after flushing; with ``linger``, drain the unread upload first (a lingering close)."""
+        self._closing = True
+        transport: Any = self.transport
+        half_close = getattr(transport, "loseWriteConnection", None)
+        if not linger or half_close is None or ISSLTransport.providedBy(transport):
+            transport.loseConnection()
+            return
+        half_close()
+        self._timers.later(self.factory.settings.linger_seconds, transport.abortConnection)
+
+    def _reset(self) -> None:
+        self._closing = True
+        transport: Any = self.transport
+        if ISSLTransport.providedBy(transport):
+            transport.abortConnection()
+            return
+        producer = _ResetWhenFlushed(transport)
+        transport.registerProducer(producer, False)
+        producer.armed = True
+        transport.loseConnection()

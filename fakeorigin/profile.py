@@ -1,0 +1,559 @@
+"""The profile model: a named, ordered list of steps, frozen and validated (pydantic v2).
+
+A step is a one-key mapping whose key names what goes on the wire (``informational``,
+``respond``, ``raw``...). Every step is conformant by default; a field that breaks an HTTP rule
+says so in its name (``force`` on ``informational``). Each step model's docstring is its entry
+in ``docs/profiles.md``, which ``tests/test_docs.py`` keeps in step with this module.
+
+No Twisted and no I/O here: :mod:`fakeorigin.loader` reads files, :mod:`fakeorigin.engine` runs
+the steps.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+#: RFC 9110 section 5.1: a field name is a token.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+#: RFC 9110 section 5.5: CR, LF and NUL are never valid in a field value.
+_FORBIDDEN_IN_VALUE = re.compile(r"[\x00\r\n]")
+#: A profile name is its file stem and its control-API path segment.
+_PROFILE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
+
+#: Largest generated body (``body_size``): 1 GiB.
+MAX_BODY_SIZE = 1 << 30
+
+
+def _error(error_type: str, message: str, **context: Any) -> PydanticCustomError:
+    return PydanticCustomError(error_type, message, context)
+
+
+def _to_header_pairs(value: Any) -> tuple[tuple[bytes, bytes], ...]:
+    """Accept a mapping or a list of ``[name, value]`` pairs; keep order, case and duplicates."""
+    if isinstance(value, tuple) and all(isinstance(pair, tuple) for pair in value):
+        return value  # already validated (model_copy, re-validation)
+    if isinstance(value, Mapping):
+        items = list(value.items())
+    elif isinstance(value, list):
+        items = []
+        for index, pair in enumerate(value):
+            if not (isinstance(pair, list | tuple) and len(pair) == 2):
+                raise _error(
+                    "header_pair",
+                    "item {index} must be a [name, value] pair (got {got})",
+                    index=index,
+                    got=repr(pair),
+                )
+            items.append((pair[0], pair[1]))
+    else:
+        raise _error(
+            "headers_type",
+            "must be a mapping or a list of [name, value] pairs (got {got})",
+            got=type(value).__name__,
+        )
+    pairs = []
+    for name, raw_value in items:
+        if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+            raise _error(
+                "header_name",
+                "invalid field name {got} (RFC 9110 section 5.1: a field name is a token)",
+                got=repr(name),
+            )
+        if isinstance(raw_value, bool) or not isinstance(raw_value, str | int | float):
+            raise _error(
+                "header_value_type",
+                "value of {name} must be a string (got {got})",
+                name=name,
+                got=type(raw_value).__name__,
+            )
+        text = str(raw_value)
+        if _FORBIDDEN_IN_VALUE.search(text):
+            raise _error(
+                "header_value",
+                "value of {name} contains CR, LF or NUL "
+                "(RFC 9110 section 5.5: never valid in a field value)",
+                name=name,
+            )
+        try:
+            pairs.append((name.encode("ascii"), text.encode("latin-1")))
+        except UnicodeEncodeError:
+            raise _error(
+                "header_value_charset",
+                "value of {name} has characters outside Latin-1",
+                name=name,
+            ) from None
+    return tuple(pairs)
+
+
+#: Header fields, order, case and duplicates kept; YAML/JSON give a mapping or a pair list.
+Headers = Annotated[tuple[tuple[bytes, bytes], ...], BeforeValidator(_to_header_pairs)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Continue(_Model):
+    """Send ``HTTP/1.1 100 Continue`` if the client is waiting for it.
+
+    Goes on the wire only when the request is HTTP/1.1, carries ``Expect: 100-continue`` and
+    its body is not complete yet (RFC 9110 section 10.1.1: a server MAY omit the 100 once it
+    has received the content; RFC 9110 section 15.2: never to HTTP/1.0). Otherwise nothing is
+    sent and the journal says why. A second ``continue`` in one exchange sends nothing.
+
+    ```yaml
+    - continue: {}
+    ```
+    """
+
+
+class Informational(_Model):
+    """One interim (1xx) response: status line, header lines, blank line.
+
+    Fields:
+        status: 100..199 except 101 (101 Switching Protocols belongs to the upgrade steps).
+        reason: the reason phrase; default: the registered one (``Processing``,
+            ``Early Hints``), or empty for an unregistered code.
+        headers: a mapping or a list of ``[name, value]`` pairs, sent as given.
+        force: send it to an HTTP/1.0 client too. Breaks RFC 9110 section 15.2 ("A server
+            MUST NOT send a 1xx response to an HTTP/1.0 client"); default false, and the
+            step is then skipped and journaled for HTTP/1.0.
+
+    ```yaml
+    - informational: {status: 103, headers: {link: "</app.css>; rel=preload; as=style"}}
+    ```
+    """
+
+    status: int
+    reason: str | None = None
+    headers: Headers = ()
+    force: bool = False
+
+    @field_validator("status")
+    @classmethod
+    def _interim_status(cls, status: int) -> int:
+        if not 100 <= status <= 199 or status == 101:
+            raise _error(
+                "interim_status", "must be 100..199 except 101 (got {got})", got=status
+            )
+        return status
+
+
+class Repeat(_Model):
+    """Run ``steps`` once per period of ``every`` seconds, ``times`` times or for ``for`` seconds.
+
+    Period k starts ``k * every`` seconds after the repeat began (plus a random delay of up to
+    ``jitter`` seconds), whatever the steps took, so the cadence does not drift. The repeat ends
+    when the last period ends: ``times * every`` seconds, or ``for`` seconds, after it began
+    (with both, whichever comes first). Its steps cannot include a final action.
+
+    Fields:
+        times: number of periods (>= 1).
+        for: total seconds (> 0).
+        every: the period in seconds (> 0).
+        jitter: up to this many seconds added at random to each period's start; default 0.
+        steps: the steps of one period.
+
+    ```yaml
+    - repeat: {every: 2, for: 60, steps: [{informational: {status: 102}}]}
+    ```
+    """
+
+    times: int | None = Field(default=None, ge=1)
+    for_seconds: float | None = Field(default=None, gt=0, alias="for")
+    every: float = Field(gt=0)
+    jitter: float = Field(default=0, ge=0)
+    steps: list[Step] = Field(min_length=1)
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Repeat:
+        if self.times is None and self.for_seconds is None:
+            raise _error("repeat_unbounded", "needs times or for (got neither)")
+        for index, step in enumerate(self.steps):
+            if step.kind in FINAL_KINDS:
+                raise _error(
+                    "repeat_final",
+                    "steps[{index}] is a {kind} step: a final action cannot repeat",
+                    index=index,
+                    kind=step.kind,
+                )
+        return self
+
+
+class ReadBody(_Model):
+    """Wait until the whole request body has arrived (Content-Length or chunked).
+
+    Nothing goes on the wire. Without this step (or ``continue``) fakeorigin never waits for
+    the body; it still receives and journals it.
+
+    ```yaml
+    - read_body: {}
+    ```
+    """
+
+
+class Dribble(_Model):
+    """Send the response content ``bytes`` at a time, ``every`` seconds apart."""
+
+    bytes: int = Field(ge=1)
+    every: float = Field(ge=0)
+
+
+class Respond(_Model):
+    """The final response, framed correctly for you.
+
+    fakeorigin adds ``Content-Length`` (or uses chunked coding when ``chunked``), and ``Date``
+    and ``Server: fakeorigin/VERSION`` unless the headers set them or ``omit`` names them.
+    HEAD, 204 and 304 responses carry no content (RFC 9110 sections 9.3.2, 15.3.5, 15.4.5).
+    An HTTP/1.0 request gets Content-Length instead of chunked (RFC 9112 section 6.1).
+
+    If the request body has not fully arrived when the response ends, the connection ends
+    with a lingering close (``Connection: close`` is sent, writing is shut down, the rest of
+    the upload is drained, then the socket closes), so an uploading client reads the response
+    instead of a broken pipe. Otherwise the connection stays open for the next request unless
+    the request asked to close.
+
+    Fields:
+        status: 200..599.
+        reason: the reason phrase; default: the registered one.
+        headers: a mapping or a list of ``[name, value]`` pairs, sent as given. Framing
+            fields (Content-Length, Transfer-Encoding) are computed and cannot be set here:
+            use ``raw`` to send your own.
+        body: content as text (UTF-8).
+        body_base64: content as base64.
+        body_size: that many bytes of the repeated pattern ``0123456789abcdef``.
+        echo: content is a JSON description of the request (method, target, version,
+            headers, body length and sha256), like httpbin's ``/anything``.
+        chunked: use the chunked transfer coding (RFC 9112 section 7.1).
+        dribble: ``{bytes, every}``: send the content a few bytes at a time.
+        trailers: trailer fields after the last chunk (needs ``chunked``).
+        omit: leave out ``date`` and/or ``server``.
+
+    ```yaml
+    - respond: {status: 200, headers: {content-type: text/plain}, body: "hello\\n"}
+    ```
+    """
+
+    status: int
+    reason: str | None = None
+    headers: Headers = ()
+    body: str | None = None
+    body_base64: str | None = None
+    body_size: int | None = Field(default=None, ge=0, le=MAX_BODY_SIZE)
+    echo: bool = False
+    chunked: bool = False
+    dribble: Dribble | None = None
+    trailers: Headers = ()
+    omit: tuple[Literal["date", "server"], ...] = ()
+
+    @field_validator("status")
+    @classmethod
+    def _final_status(cls, status: int) -> int:
+        if not 200 <= status <= 599:
+            raise _error(
+                "final_status",
+                "must be 200..599 (got {got}); send a 1xx with informational",
+                got=status,
+            )
+        return status
+
+    @field_validator("body_base64")
+    @classmethod
+    def _decodable(cls, text: str | None) -> str | None:
+        if text is not None:
+            try:
+                base64.b64decode(text, validate=True)
+            except binascii.Error as err:
+                raise _error("base64", "not valid base64 ({why})", why=str(err)) from None
+        return text
+
+    @field_validator("headers")
+    @classmethod
+    def _no_framing(cls, headers: tuple[tuple[bytes, bytes], ...]) -> Any:
+        for name, _ in headers:
+            if name.lower() in (b"content-length", b"transfer-encoding"):
+                raise _error(
+                    "framing_header",
+                    "{name} is computed by fakeorigin; use a raw step to send your own framing",
+                    name=name.decode(),
+                )
+        return headers
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Respond:
+        given = [
+            field
+            for field in ("body", "body_base64", "body_size", "echo")
+            if getattr(self, field) not in (None, False)
+        ]
+        if len(given) > 1:
+            raise _error(
+                "body_sources", "at most one of body, body_base64, body_size, echo (got {got})",
+                got=", ".join(given),
+            )
+        if self.trailers and not self.chunked:
+            raise _error("trailers_unchunked", "trailers need chunked: true")
+        if self.status in (204, 304) and (given or self.chunked):
+            raise _error(
+                "no_content_status",
+                "a {status} response has no content (RFC 9110 section {section})",
+                status=self.status,
+                section="15.3.5" if self.status == 204 else "15.4.5",
+            )
+        return self
+
+    def content(self) -> bytes:
+        """The content bytes for ``body``, ``body_base64`` or ``body_size`` (echo is computed)."""
+        if self.body is not None:
+            return self.body.encode("utf-8")
+        if self.body_base64 is not None:
+            return base64.b64decode(self.body_base64)
+        if self.body_size is not None:
+            pattern = b"0123456789abcdef"
+            return (pattern * (self.body_size // len(pattern) + 1))[: self.body_size]
+        return b""
+
+
+class Raw(_Model):
+    """Bytes written verbatim, with no framing and no checks: the escape hatch.
+
+    Exactly one of ``text`` (UTF-8), ``hex`` (spaces allowed) or ``base64``.
+
+    ```yaml
+    - raw: {text: "HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\nok"}
+    ```
+    """
+
+    text: str | None = None
+    hex: str | None = None
+    base64: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Raw:
+        given = [field for field in ("text", "hex", "base64") if getattr(self, field) is not None]
+        if len(given) != 1:
+            raise _error(
+                "raw_source",
+                "needs exactly one of text, hex, base64 (got {got})",
+                got=", ".join(given) or "none",
+            )
+        try:
+            self.data()
+        except (ValueError, binascii.Error) as err:
+            raise _error("raw_decode", "{field} does not decode ({why})", field=given[0],
+                         why=str(err)) from None
+        return self
+
+    def data(self) -> bytes:
+        """The bytes to write."""
+        if self.text is not None:
+            return self.text.encode("utf-8")
+        if self.hex is not None:
+            return bytes.fromhex(self.hex)
+        return base64.b64decode(self.base64 or "", validate=True)
+
+
+class Close(_Model):
+    """Flush what was written, then close the connection with a FIN.
+
+    If the request body has not fully arrived, the close lingers (shut down writing, drain,
+    then close) so the kernel does not answer the unread upload with a reset.
+
+    ```yaml
+    - close: {}
+    ```
+    """
+
+
+class Reset(_Model):
+    """Flush what was written, then reset the connection (TCP RST, via SO_LINGER 0).
+
+    ```yaml
+    - reset: {}
+    ```
+    """
+
+
+class Hang(_Model):
+    """Send nothing more until the client leaves or ``--max-duration`` passes.
+
+    ```yaml
+    - hang: {}
+    ```
+    """
+
+
+class _Step(_Model):
+    @property
+    def kind(self) -> str:
+        """The step's key, e.g. ``"informational"``."""
+        name, field = next(iter(type(self).model_fields.items()))
+        return field.alias or name
+
+    @property
+    def value(self) -> Any:
+        """The step's value: its model, or the seconds of a ``sleep``."""
+        return getattr(self, next(iter(type(self).model_fields)))
+
+
+class ContinueStep(_Step):
+    continue_: Continue = Field(alias="continue")
+
+
+class InformationalStep(_Step):
+    informational: Informational
+
+
+class SleepStep(_Step):
+    """Wait this many seconds; nothing goes on the wire.
+
+    ```yaml
+    - sleep: 0.5
+    ```
+    """
+
+    sleep: float = Field(ge=0)
+
+
+class RepeatStep(_Step):
+    repeat: Repeat
+
+
+class ReadBodyStep(_Step):
+    read_body: ReadBody
+
+
+class RespondStep(_Step):
+    respond: Respond
+
+
+class RawStep(_Step):
+    raw: Raw
+
+
+class CloseStep(_Step):
+    close: Close
+
+
+class ResetStep(_Step):
+    reset: Reset
+
+
+class HangStep(_Step):
+    hang: Hang
+
+
+#: Every step kind: its key in a profile and its wrapper model. The engine has the same table.
+STEP_KINDS: dict[str, type[_Step]] = {
+    "continue": ContinueStep,
+    "informational": InformationalStep,
+    "sleep": SleepStep,
+    "repeat": RepeatStep,
+    "read_body": ReadBodyStep,
+    "respond": RespondStep,
+    "raw": RawStep,
+    "close": CloseStep,
+    "reset": ResetStep,
+    "hang": HangStep,
+}
+#: Steps that may end a profile.
+FINAL_KINDS = frozenset({"respond", "raw", "close", "reset", "hang"})
+#: Steps after which nothing can happen on the connection.
+TERMINAL_KINDS = frozenset({"close", "reset", "hang"})
+
+
+def _step_tag(value: Any) -> str | None:
+    if isinstance(value, _Step):
+        return value.kind
+    if isinstance(value, Mapping) and len(value) == 1:
+        key = next(iter(value))
+        return key if key in STEP_KINDS else None
+    return None
+
+
+Step = Annotated[
+    Annotated[ContinueStep, Tag("continue")]
+    | Annotated[InformationalStep, Tag("informational")]
+    | Annotated[SleepStep, Tag("sleep")]
+    | Annotated[RepeatStep, Tag("repeat")]
+    | Annotated[ReadBodyStep, Tag("read_body")]
+    | Annotated[RespondStep, Tag("respond")]
+    | Annotated[RawStep, Tag("raw")]
+    | Annotated[CloseStep, Tag("close")]
+    | Annotated[ResetStep, Tag("reset")]
+    | Annotated[HangStep, Tag("hang")],
+    Discriminator(
+        _step_tag,
+        custom_error_type="step_kind",
+        custom_error_message="a step is a mapping with exactly one key, one of: "
+        + ", ".join(STEP_KINDS),
+    ),
+]
+
+
+class Profile(_Model):
+    """A named, ordered list of steps: what fakeorigin does with one request.
+
+    Fields:
+        name: the file stem and the control-API name: lower case, digits, ``.``, ``_``, ``-``.
+        description: one line for ``fakeorigin profiles``.
+        steps: run in order; the last must be a final action (respond, raw, close, reset,
+            hang), and nothing may follow close, reset or hang.
+    """
+
+    name: str
+    description: str = ""
+    steps: list[Step] = Field(min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        if not _PROFILE_NAME.fullmatch(name):
+            raise _error(
+                "profile_name",
+                "must be lower case letters, digits, '.', '_' or '-' (got {got})",
+                got=repr(name),
+            )
+        return name
+
+    @field_validator("steps")
+    @classmethod
+    def _ends_with_final_action(cls, steps: list[_Step]) -> list[_Step]:
+        for index, step in enumerate(steps[:-1]):
+            if step.kind in TERMINAL_KINDS:
+                raise _error(
+                    "unreachable_step",
+                    "steps[{index}] can never run: it follows a {kind} step",
+                    index=index + 1,
+                    kind=step.kind,
+                )
+        if steps[-1].kind not in FINAL_KINDS:
+            raise _error(
+                "no_final_action",
+                "the last step is {kind}: a profile must end with one of {finals}",
+                kind=steps[-1].kind,
+                finals=", ".join(sorted(FINAL_KINDS)),
+            )
+        return steps
+
+
+Repeat.model_rebuild()
+Profile.model_rebuild()

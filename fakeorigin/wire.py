@@ -1,0 +1,131 @@
+"""Bytes <-> typed values for HTTP/1.1 (RFC 9112), with no I/O and no Twisted.
+
+Requests are parsed by h11 (see :mod:`fakeorigin.origin_protocol`); this module holds the
+request head as fakeorigin sees it and renders every response byte fakeorigin sends. h11 is
+never used to send: it refuses several of the shapes a test origin needs.
+"""
+
+from __future__ import annotations
+
+import http
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+CRLF = b"\r\n"
+
+#: A header as it goes on the wire: name and value, case and order kept.
+Header = tuple[bytes, bytes]
+
+#: Reason phrases for codes Python's ``http.HTTPStatus`` lacks or spells differently.
+_EXTRA_REASONS = {103: "Early Hints", 425: "Too Early"}
+
+
+def reason_phrase(status: int) -> str:
+    """The registered reason phrase for ``status``, or ``""`` for an unregistered code.
+
+    RFC 9112 section 4: the reason-phrase is optional, but the SP before it is not.
+    """
+    if status in _EXTRA_REASONS:
+        return _EXTRA_REASONS[status]
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+def tokens(value: bytes) -> set[bytes]:
+    """The lower-cased members of a comma-separated list field (RFC 9110 section 5.6.1)."""
+    return {part.strip().lower() for part in value.split(b",") if part.strip()}
+
+
+@dataclass(frozen=True, slots=True)
+class RequestHead:
+    """A request line and header section as received.
+
+    Attributes:
+        method: the method token, e.g. ``b"POST"``.
+        target: the request-target exactly as sent, e.g. ``b"/upload?x=1"``.
+        http_version: ``b"1.1"`` or ``b"1.0"``.
+        headers: every header field in arrival order, names in their original case.
+    """
+
+    method: bytes
+    target: bytes
+    http_version: bytes
+    headers: tuple[Header, ...]
+
+    def values(self, name: bytes) -> list[bytes]:
+        """Every value of the field ``name`` (case-insensitive), in arrival order."""
+        wanted = name.lower()
+        return [value for key, value in self.headers if key.lower() == wanted]
+
+    def first(self, name: bytes) -> bytes | None:
+        """The first value of the field ``name``, or None when absent."""
+        found = self.values(name)
+        return found[0] if found else None
+
+    @property
+    def is_http10(self) -> bool:
+        """True for an HTTP/1.0 request: RFC 9110 section 15.2 forbids sending it a 1xx."""
+        return self.http_version == b"1.0"
+
+    @property
+    def expects_continue(self) -> bool:
+        """True when ``Expect`` carries ``100-continue`` (RFC 9110 section 10.1.1)."""
+        return any(b"100-continue" in tokens(value) for value in self.values(b"expect"))
+
+    @property
+    def wants_close(self) -> bool:
+        """True when the connection cannot persist after this exchange (RFC 9112 section 9.3).
+
+        HTTP/1.1 persists unless ``Connection: close``. HTTP/1.0 is always closed here: h11
+        does not implement HTTP/1.0 keep-alive, so fakeorigin closes after every 1.0 exchange.
+        """
+        if self.http_version != b"1.1":
+            return True
+        return any(b"close" in tokens(value) for value in self.values(b"connection"))
+
+    @property
+    def is_head(self) -> bool:
+        """True for HEAD: the response has the headers of a GET and no content."""
+        return self.method == b"HEAD"
+
+
+def status_line(status: int, reason: str | None) -> bytes:
+    """``HTTP/1.1 <status> <reason>\\r\\n``; the registered phrase when ``reason`` is None.
+
+    fakeorigin always answers with HTTP/1.1, also to an HTTP/1.0 request (RFC 9112 section
+    2.3: a server sends the highest minor version it conforms to).
+    """
+    phrase = reason_phrase(status) if reason is None else reason
+    return b"HTTP/1.1 %d %s\r\n" % (status, phrase.encode("latin-1"))
+
+
+def header_block(headers: Iterable[Header]) -> bytes:
+    """Header lines, each ``name: value\\r\\n``, exactly as given (no re-casing, no folding)."""
+    return b"".join(name + b": " + value + CRLF for name, value in headers)
+
+
+def response_head(status: int, reason: str | None, headers: Sequence[Header]) -> bytes:
+    """Status line, header lines and the blank line that ends them.
+
+    This is all of an interim (1xx) response (RFC 9110 section 15.2) and the head of a final
+    one.
+    """
+    return status_line(status, reason) + header_block(headers) + CRLF
+
+
+def chunk(data: bytes) -> bytes:
+    """One chunk of the chunked transfer coding (RFC 9112 section 7.1): hex size, data."""
+    return b"%x\r\n" % len(data) + data + CRLF
+
+
+def last_chunk(trailers: Sequence[Header]) -> bytes:
+    """The zero-size last chunk, the trailer section and the final CRLF (RFC 9112 7.1.2)."""
+    return b"0\r\n" + header_block(trailers) + CRLF
+
+
+def has_header(headers: Iterable[Header], name: bytes) -> bool:
+    """True when ``name`` (case-insensitive) is among ``headers``."""
+    wanted = name.lower()
+    return any(key.lower() == wanted for key, _ in headers)
