@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from email.utils import formatdate
 from enum import Enum
@@ -129,7 +129,9 @@ class _Run:
     closing: bool = False
 
 
-def run_exchange(profile: Profile, view: ExchangeView, rng: random.Random) -> Iterator[Action]:
+def run_exchange(
+    profile: Profile, view: ExchangeView, rng: random.Random
+) -> Generator[Action, None, None]:
     """Yield the actions that carry out ``profile`` for the request seen through ``view``.
 
     When the steps end without close, reset or hang, the connection is kept for the next
@@ -254,8 +256,9 @@ def _respond(spec: Respond, run: _Run) -> Iterator[Action]:
     run.closing = run.closing or asked_close or request.wants_close or not body.complete
     if run.closing and not asked_close:
         headers.append((b"Connection", b"close"))
-    yield Write(response_head(spec.status, spec.reason, headers), Event.RESPONSE_STARTED,
-                spec.status)
+    yield Write(
+        response_head(spec.status, spec.reason, headers), Event.RESPONSE_STARTED, spec.status
+    )
     if not (request.is_head or spec.status in (204, 304)):
         yield from _content(spec, content, chunked, run)
     yield Note(Event.RESPONSE_COMPLETE, spec.status)

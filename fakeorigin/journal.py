@@ -152,9 +152,9 @@ class ExchangeRecord:
     ) -> None:
         """Add a timeline entry; the first 100 sent also fixes ``body_bytes_before_continue``."""
         self.timeline.append(TimelineEntry(seconds, event, status, detail))
-        if event is Event.INTERIM_SENT and status == 100:
-            if self.body_bytes_before_continue is None:
-                self.body_bytes_before_continue = self.body.length
+        first_continue = self.body_bytes_before_continue is None
+        if event is Event.INTERIM_SENT and status == 100 and first_continue:
+            self.body_bytes_before_continue = self.body.length
 
     def events(self, event: Event) -> list[TimelineEntry]:
         """The timeline entries of one kind, in order."""
@@ -206,7 +206,9 @@ class Journal:
         self._records: deque[ExchangeRecord] = deque(maxlen=size)
         self._next_id = 1
 
-    def open(self, connection_id: int, index: int, client: str, started_at: float) -> ExchangeRecord:
+    def open(
+        self, connection_id: int, index: int, client: str, started_at: float
+    ) -> ExchangeRecord:
         """Start and keep a new record; it can still change while its exchange runs."""
         record = ExchangeRecord(self._next_id, connection_id, index, client, started_at)
         self._next_id += 1

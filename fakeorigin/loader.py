@@ -39,7 +39,7 @@ def bundled_profiles_dir() -> Path:
 
 
 def format_location(loc: Iterable[int | str]) -> str:
-    """``('steps', 2, 'informational', 'informational', 'status')`` -> ``steps[2].informational.status``.
+    """A pydantic error location as a path: ``steps[2].informational.status``.
 
     pydantic repeats a step's key once as the union tag and once as the field name: the
     repetition is dropped.

@@ -14,7 +14,7 @@ connection is cancelled when the connection goes away.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +26,7 @@ from twisted.internet.interfaces import (
     ISSLTransport,
     ITransport,
 )
-from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.protocol import Protocol, ServerFactory, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -62,12 +62,14 @@ class OriginSettings:
     linger_seconds: float = 2.0
 
 
-class OriginFactory(Factory):
+class OriginFactory(ServerFactory):
     """Builds one :class:`OriginProtocol` per connection, sharing state, clock and settings.
 
     Attributes:
         connections: the protocols whose connections are open (tests check it drains).
     """
+
+    noisy = False  # no "Starting factory" line per listening port
 
     def __init__(
         self,
@@ -83,7 +85,7 @@ class OriginFactory(Factory):
         self.connections: set[OriginProtocol] = set()
         self._next_connection_id = 1
 
-    def buildProtocol(self, addr: IAddress) -> OriginProtocol:  # noqa: N802 (Twisted API)
+    def buildProtocol(self, addr: IAddress | None) -> OriginProtocol:
         protocol = OriginProtocol(self, self._next_connection_id)
         self._next_connection_id += 1
         return protocol
@@ -97,7 +99,7 @@ class _Exchange:
     record: ExchangeRecord
     clock: IReactorTime
     head_time: float
-    actions: Iterator[Action] | None = None
+    actions: Generator[Action, None, None] | None = None
     started: bool = False
     awaiting_body: bool = False
     finished: bool = False
@@ -129,12 +131,12 @@ class _ResetWhenFlushed:
     transport: ITransport
     armed: bool = False
 
-    def resumeProducing(self) -> None:  # noqa: N802 (Twisted API)
+    def resumeProducing(self) -> None:
         if self.armed:
             self.armed = False
             self.transport.abortConnection()  # type: ignore[attr-defined]
 
-    def stopProducing(self) -> None:  # noqa: N802 (Twisted API)
+    def stopProducing(self) -> None:
         self.armed = False
 
 
@@ -183,13 +185,13 @@ class OriginProtocol(Protocol):
 
     # -- Twisted's side -------------------------------------------------------------------
 
-    def connectionMade(self) -> None:  # noqa: N802 (Twisted API)
+    def connectionMade(self) -> None:
         peer = self.transport.getPeer()  # type: ignore[union-attr]
         host, port = getattr(peer, "host", None), getattr(peer, "port", None)
         self._client = f"{host}:{port}" if host is not None else str(peer)
         self.factory.connections.add(self)
 
-    def dataReceived(self, data: bytes) -> None:  # noqa: N802 (Twisted API)
+    def dataReceived(self, data: bytes) -> None:
         if self._exchange is None and len(self._raw) < RAW_REQUEST_BYTES:
             self._raw += data[: RAW_REQUEST_BYTES - len(self._raw)]
         try:
@@ -198,7 +200,7 @@ class OriginProtocol(Protocol):
             return  # h11 is past the end of this connection (closing): input is discarded
         self._pump()
 
-    def connectionLost(self, reason: Failure = Failure(Exception())) -> None:  # noqa: B008, N802
+    def connectionLost(self, reason: Failure = connectionDone) -> None:  # noqa: N802
         self._timers.cancel_all()
         self.factory.connections.discard(self)
         exchange = self._exchange
@@ -428,7 +430,7 @@ class OriginProtocol(Protocol):
     # -- ending a connection ------------------------------------------------------------
 
     def _close(self, *, linger: bool) -> None:
-        """FIN after flushing; with ``linger``, drain the unread upload first (a lingering close)."""
+        """FIN after flushing; with ``linger``, drain the unread upload first (lingering close)."""
         self._closing = True
         transport: Any = self.transport
         half_close = getattr(transport, "loseWriteConnection", None)

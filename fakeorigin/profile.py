@@ -149,9 +149,7 @@ class Informational(_Model):
     @classmethod
     def _interim_status(cls, status: int) -> int:
         if not 100 <= status <= 199 or status == 101:
-            raise _error(
-                "interim_status", "must be 100..199 except 101 (got {got})", got=status
-            )
+            raise _error("interim_status", "must be 100..199 except 101 (got {got})", got=status)
         return status
 
 
@@ -306,7 +304,8 @@ class Respond(_Model):
         ]
         if len(given) > 1:
             raise _error(
-                "body_sources", "at most one of body, body_base64, body_size, echo (got {got})",
+                "body_sources",
+                "at most one of body, body_base64, body_size, echo (got {got})",
                 got=", ".join(given),
             )
         if self.trailers and not self.chunked:
@@ -358,8 +357,9 @@ class Raw(_Model):
         try:
             self.data()
         except (ValueError, binascii.Error) as err:
-            raise _error("raw_decode", "{field} does not decode ({why})", field=given[0],
-                         why=str(err)) from None
+            raise _error(
+                "raw_decode", "{field} does not decode ({why})", field=given[0], why=str(err)
+            ) from None
         return self
 
     def data(self) -> bytes:

@@ -1,0 +1,48 @@
+# The front door: `make run` serves the bundled profiles, `make test` runs the whole suite.
+# Both create the virtualenv and install fakeorigin into it first.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: help install run test lint format check-profiles test-tools clean
+
+help:
+	@echo "make run     serve the bundled profiles on http://127.0.0.1:8080 (ARGS='--profile hang')"
+	@echo "make test    lint, then the whole test suite (installs curl with apt-get if missing)"
+	@echo "make lint    ruff and mypy --strict"
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+run: install
+	$(BIN)/fakeorigin serve $(ARGS)
+
+# Tests drive fakeorigin with clients no one here wrote; curl is one of them.
+test-tools:
+	@command -v curl >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq curl >/dev/null; \
+	  else echo "make test needs curl: install it (e.g. sudo apt-get install curl)"; exit 1; fi; }
+
+test: install test-tools lint
+	$(BIN)/fakeorigin check
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check fakeorigin tests
+	$(BIN)/ruff format --check fakeorigin tests
+	$(BIN)/mypy
+
+format: install
+	$(BIN)/ruff format fakeorigin tests
+	$(BIN)/ruff check --fix fakeorigin tests
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache dist build

@@ -1,0 +1,233 @@
+"""The ``fakeorigin`` command: serve, check, profiles, schema.
+
+:func:`main` takes argv, the environment and the output streams and returns the exit code, so
+it is tested as a table of argv/env -> result. Exit codes: 0 ok, 1 invalid profiles or a
+failure to listen, 2 bad usage. Every ``serve`` option can also come from an environment
+variable ``FAKEORIGIN_<OPTION>`` (``--max-duration`` -> ``FAKEORIGIN_MAX_DURATION``); the
+command line wins. Twisted is imported only by ``serve``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from fakeorigin import __version__
+from fakeorigin.loader import (
+    ProfileError,
+    bundled_profiles_dir,
+    load_profile_dir,
+    load_profile_file,
+)
+from fakeorigin.profile import Profile
+
+DEFAULT_LISTEN = "tcp:8080:interface=127.0.0.1"
+
+
+class UsageError(Exception):
+    """Bad command line or environment: exit code 2."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Option:
+    flag: str
+    parse: Callable[[str], Any]
+    help: str
+    default: Any = None
+    repeatable: bool = False
+    switch: bool = False
+
+    @property
+    def dest(self) -> str:
+        return self.flag.removeprefix("--").replace("-", "_")
+
+    @property
+    def env(self) -> str:
+        return "FAKEORIGIN_" + self.dest.upper()
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError(f"must be > 0 (got {text})")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(f"must be >= 1 (got {text})")
+    return value
+
+
+def _log_format(text: str) -> str:
+    if text not in ("text", "json"):
+        raise ValueError(f"must be text or json (got {text})")
+    return text
+
+
+def _flag(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"must be 1/0, true/false, yes/no or on/off (got {text})")
+
+
+#: ``serve`` options; each also reads ``FAKEORIGIN_<OPTION>`` (a list option: space-separated).
+SERVE_OPTIONS = (
+    _Option(
+        "--listen",
+        str,
+        f"Twisted endpoint string; repeatable (default {DEFAULT_LISTEN})",
+        repeatable=True,
+    ),
+    _Option("--profiles", Path, "directory of profile files (default: the bundled profiles)"),
+    _Option("--profile", str, "the active profile (default: default)", default="default"),
+    _Option(
+        "--max-duration",
+        _positive_float,
+        "seconds an exchange may run before it is closed (default 600)",
+        default=600.0,
+    ),
+    _Option(
+        "--journal-size",
+        _positive_int,
+        "exchanges the journal keeps (default 10000)",
+        default=10_000,
+    ),
+    _Option("--log-format", _log_format, "text or json (default text)", default="text"),
+    _Option(
+        "--inband-header",
+        str,
+        "request header that picks a profile (default Fakeorigin-Profile)",
+        default="Fakeorigin-Profile",
+    ),
+    _Option("--no-inband", _flag, "ignore the in-band profile header", default=False, switch=True),
+    _Option("--backlog", _positive_int, "listen backlog (default 1024)", default=1024),
+    _Option(
+        "--announce",
+        _flag,
+        "once listening, print one JSON line with the bound URLs to stdout",
+        default=False,
+        switch=True,
+    ),
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse exits; we return exit code 2 instead
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _parser() -> _Parser:
+    parser = _Parser(prog="fakeorigin", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"fakeorigin {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    serve = commands.add_parser("serve", help="run the origin")
+    for option in SERVE_OPTIONS:
+        kwargs: dict[str, Any] = {"help": f"{option.help} [env {option.env}]"}
+        if option.switch:
+            serve.add_argument(option.flag, action="store_true", default=None, **kwargs)
+        elif option.repeatable:
+            serve.add_argument(option.flag, action="append", type=option.parse, **kwargs)
+        else:
+            serve.add_argument(option.flag, type=option.parse, **kwargs)
+    check = commands.add_parser("check", help="validate profile files; exit 1 on any error")
+    check.add_argument(
+        "paths", nargs="*", type=Path, help="files or directories (default: the bundled profiles)"
+    )
+    listing = commands.add_parser("profiles", help="list profiles: name and description")
+    listing.add_argument("--profiles", type=Path, help="directory (default: the bundled ones)")
+    commands.add_parser("schema", help="print the profile JSON Schema")
+    return parser
+
+
+def serve_settings(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, Any]:
+    """The ``serve`` options: command line, else ``FAKEORIGIN_*``, else the default."""
+    settings: dict[str, Any] = {}
+    for option in SERVE_OPTIONS:
+        value = getattr(args, option.dest)
+        if value is None and option.env in env:
+            raw = env[option.env]
+            try:
+                value = (
+                    [option.parse(part) for part in raw.split()]
+                    if option.repeatable
+                    else option.parse(raw)
+                )
+            except ValueError as err:
+                raise UsageError(f"fakeorigin: {option.env}={raw!r}: {err}") from None
+        settings[option.dest] = option.default if value is None else value
+    settings["listen"] = settings["listen"] or [DEFAULT_LISTEN]
+    settings["profiles"] = settings["profiles"] or bundled_profiles_dir()
+    return settings
+
+
+def _check(paths: list[Path], out: IO[str]) -> int:
+    problems: list[str] = []
+    count = 0
+    for path in paths or [bundled_profiles_dir()]:
+        try:
+            if path.is_dir():
+                count += len(load_profile_dir(path))
+            else:
+                load_profile_file(path)
+                count += 1
+        except ProfileError as err:
+            problems.extend(err.problems)
+    if problems:
+        out.write("\n".join(problems) + "\n")
+        return 1
+    out.write(f"ok: {count} profile{'s' if count != 1 else ''}\n")
+    return 0
+
+
+def _list(directory: Path | None, out: IO[str]) -> int:
+    profiles = load_profile_dir(directory or bundled_profiles_dir())
+    width = max(len(name) for name in profiles)
+    for name in sorted(profiles):
+        out.write(f"{name:<{width}}  {profiles[name].description}\n")
+    return 0
+
+
+def main(argv: Sequence[str], env: Mapping[str, str], out: IO[str], err: IO[str]) -> int:
+    """Run the command in ``argv``; return the exit code."""
+    try:
+        args = _parser().parse_args(list(argv))
+    except UsageError as usage:
+        err.write(f"{usage}\n")
+        return 2
+    except SystemExit as done:  # --version and --help print and exit 0
+        return int(done.code or 0)
+    try:
+        if args.command == "check":
+            return _check(args.paths, out)
+        if args.command == "profiles":
+            return _list(args.profiles, out)
+        if args.command == "schema":
+            schema = Profile.model_json_schema(by_alias=True)
+            out.write(json.dumps(schema, indent=2) + "\n")
+            return 0
+        settings = serve_settings(args, env)
+    except UsageError as usage:
+        err.write(f"{usage}\n")
+        return 2
+    except ProfileError as problem:
+        err.write(f"{problem}\n")
+        return 1
+    from fakeorigin.serve import serve  # noqa: PLC0415 (Twisted only for serve)
+
+    return serve(settings, out, err)
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main(sys.argv[1:], os.environ, sys.stdout, sys.stderr))
