@@ -85,7 +85,7 @@ class OriginFactory(ServerFactory):
         self.connections: set[OriginProtocol] = set()
         self._next_connection_id = 1
 
-    def buildProtocol(self, addr: IAddress | None) -> OriginProtocol:
+    def buildProtocol(self, addr: IAddress | None) -> OriginProtocol:  # noqa: N802 (Twisted API)
         protocol = OriginProtocol(self, self._next_connection_id)
         self._next_connection_id += 1
         return protocol
@@ -131,12 +131,12 @@ class _ResetWhenFlushed:
     transport: ITransport
     armed: bool = False
 
-    def resumeProducing(self) -> None:
+    def resumeProducing(self) -> None:  # noqa: N802 (Twisted API)
         if self.armed:
             self.armed = False
             self.transport.abortConnection()  # type: ignore[attr-defined]
 
-    def stopProducing(self) -> None:
+    def stopProducing(self) -> None:  # noqa: N802 (Twisted API)
         self.armed = False
 
 
@@ -185,13 +185,13 @@ class OriginProtocol(Protocol):
 
     # -- Twisted's side -------------------------------------------------------------------
 
-    def connectionMade(self) -> None:
+    def connectionMade(self) -> None:  # noqa: N802 (Twisted API)
         peer = self.transport.getPeer()  # type: ignore[union-attr]
         host, port = getattr(peer, "host", None), getattr(peer, "port", None)
         self._client = f"{host}:{port}" if host is not None else str(peer)
         self.factory.connections.add(self)
 
-    def dataReceived(self, data: bytes) -> None:
+    def dataReceived(self, data: bytes) -> None:  # noqa: N802 (Twisted API)
         if self._exchange is None and len(self._raw) < RAW_REQUEST_BYTES:
             self._raw += data[: RAW_REQUEST_BYTES - len(self._raw)]
         try:
@@ -200,7 +200,7 @@ class OriginProtocol(Protocol):
             return  # h11 is past the end of this connection (closing): input is discarded
         self._pump()
 
-    def connectionLost(self, reason: Failure = connectionDone) -> None:  # noqa: N802
+    def connectionLost(self, reason: Failure = connectionDone) -> None:  # noqa: N802 (Twisted API)
         self._timers.cancel_all()
         self.factory.connections.discard(self)
         exchange = self._exchange
