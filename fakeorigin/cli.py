@@ -10,6 +10,7 @@ command line wins. Twisted is imported only by ``serve``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -201,7 +202,8 @@ def _list(directory: Path | None, out: IO[str]) -> int:
 def main(argv: Sequence[str], env: Mapping[str, str], out: IO[str], err: IO[str]) -> int:
     """Run the command in ``argv``; return the exit code."""
     try:
-        args = _parser().parse_args(list(argv))
+        with contextlib.redirect_stdout(out):  # --version and --help print with print()
+            args = _parser().parse_args(list(argv))
     except UsageError as usage:
         err.write(f"{usage}\n")
         return 2

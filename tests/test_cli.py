@@ -1,0 +1,150 @@
+"""``fakeorigin`` commands as a table of argv/env -> exit code and output (no subprocess)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from fakeorigin import __version__
+from fakeorigin.cli import DEFAULT_LISTEN, _parser, main, serve_settings
+from fakeorigin.loader import bundled_profiles_dir
+
+
+def run(argv: list[str], env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(argv, env or {}, out, err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_version() -> None:
+    code, out, _ = run(["--version"])
+    assert (code, out) == (0, f"fakeorigin {__version__}\n")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "the following arguments are required: command"),
+        (["fly"], "invalid choice: 'fly'"),
+        (["serve", "--max-duration", "0"], "argument --max-duration: invalid _positive_float"),
+        (["serve", "--journal-size", "x"], "argument --journal-size: invalid _positive_int"),
+        (["serve", "--log-format", "xml"], "argument --log-format: invalid _log_format"),
+        (["serve", "--bogus"], "unrecognized arguments: --bogus"),
+    ],
+)
+def test_bad_usage_exits_2(argv: list[str], message: str) -> None:
+    code, _, err = run(argv)
+    assert code == 2
+    assert message in err
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"FAKEORIGIN_MAX_DURATION": "-1"}, "FAKEORIGIN_MAX_DURATION='-1': must be > 0"),
+        ({"FAKEORIGIN_JOURNAL_SIZE": "ten"}, "FAKEORIGIN_JOURNAL_SIZE='ten': invalid literal"),
+        ({"FAKEORIGIN_ANNOUNCE": "maybe"}, "FAKEORIGIN_ANNOUNCE='maybe': must be 1/0"),
+        ({"FAKEORIGIN_LOG_FORMAT": "xml"}, "FAKEORIGIN_LOG_FORMAT='xml': must be text or json"),
+    ],
+)
+def test_bad_environment_exits_2(env: dict[str, str], message: str) -> None:
+    code, _, err = run(["serve"], env)
+    assert code == 2
+    assert message in err
+
+
+def settings(argv: list[str], env: dict[str, str]) -> dict[str, object]:
+    return serve_settings(_parser().parse_args(["serve", *argv]), env)
+
+
+def test_serve_defaults() -> None:
+    assert settings([], {}) == {
+        "listen": [DEFAULT_LISTEN],
+        "profiles": bundled_profiles_dir(),
+        "profile": "default",
+        "max_duration": 600.0,
+        "journal_size": 10_000,
+        "log_format": "text",
+        "inband_header": "Fakeorigin-Profile",
+        "no_inband": False,
+        "backlog": 1024,
+        "announce": False,
+    }
+
+
+def test_environment_fills_in_and_command_line_wins() -> None:
+    env = {
+        "FAKEORIGIN_LISTEN": "tcp:0 tcp6:0:interface=\\:\\:1",
+        "FAKEORIGIN_PROFILE": "hang",
+        "FAKEORIGIN_MAX_DURATION": "5",
+        "FAKEORIGIN_ANNOUNCE": "1",
+        "FAKEORIGIN_NO_INBAND": "true",
+        "FAKEORIGIN_PROFILES": "/srv/profiles",
+    }
+    got = settings(["--profile", "early-hints"], env)
+    assert got["listen"] == ["tcp:0", "tcp6:0:interface=\\:\\:1"]
+    assert got["profile"] == "early-hints"
+    assert got["max_duration"] == 5.0
+    assert got["announce"] is True
+    assert got["no_inband"] is True
+    assert got["profiles"] == Path("/srv/profiles")
+
+
+def test_listen_is_repeatable() -> None:
+    assert settings(["--listen", "tcp:1", "--listen", "unix:/tmp/x"], {})["listen"] == [
+        "tcp:1",
+        "unix:/tmp/x",
+    ]
+
+
+def test_check_bundled_profiles() -> None:
+    code, out, _ = run(["check"])
+    count = len(list(bundled_profiles_dir().glob("*.yaml")))
+    assert (code, out) == (0, f"ok: {count} profiles\n")
+
+
+def test_check_reports_located_errors_and_exits_1(tmp_path: Path) -> None:
+    broken = tmp_path / "x.yaml"
+    broken.write_text(
+        "name: x\nsteps:\n  - sleep: 1\n  - informational: {status: 200}\n"
+        "  - respond: {status: 200}\n"
+    )
+    good = tmp_path / "y.yaml"
+    good.write_text("steps:\n  - respond: {status: 200}\n")
+    code, out, _ = run(["check", str(good), str(broken)])
+    assert code == 1
+    assert (
+        out == f"{broken}: steps[1].informational.status: must be 100..199 except 101 (got 200)\n"
+    )
+
+
+def test_profiles_lists_name_and_description() -> None:
+    code, out, _ = run(["profiles"])
+    assert code == 0
+    lines = out.splitlines()
+    assert any(line.startswith("early-hints ") and "103 Early Hints" in line for line in lines)
+    assert [line.split()[0] for line in lines] == sorted(line.split()[0] for line in lines)
+
+
+def test_schema_is_the_profile_json_schema() -> None:
+    code, out, _ = run(["schema"])
+    schema = json.loads(out)
+    assert code == 0
+    assert schema["title"] == "Profile"
+    assert schema["required"] == ["name", "steps"]
+
+
+def test_serve_with_broken_profiles_exits_1(tmp_path: Path) -> None:
+    (tmp_path / "x.yaml").write_text("steps:\n  - sleep: 1\n")
+    code, _, err = run(["serve", "--profiles", str(tmp_path)])
+    assert code == 1
+    assert "x.yaml: steps: the last step is sleep" in err
+
+
+def test_serve_with_unknown_active_profile_exits_2() -> None:
+    code, _, err = run(["serve", "--profile", "nope"])
+    assert code == 2
+    assert "--profile: unknown profile 'nope'; known profiles: close-mid-body, default" in err
