@@ -23,7 +23,9 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PlainSerializer,
     Tag,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -101,8 +103,40 @@ def _to_header_pairs(value: Any) -> tuple[tuple[bytes, bytes], ...]:
     return tuple(pairs)
 
 
-#: Header fields, order, case and duplicates kept; YAML/JSON give a mapping or a pair list.
-Headers = Annotated[tuple[tuple[bytes, bytes], ...], BeforeValidator(_to_header_pairs)]
+def _header_pairs_out(pairs: tuple[tuple[bytes, bytes], ...]) -> list[list[str]]:
+    return [[name.decode("latin-1"), value.decode("latin-1")] for name, value in pairs]
+
+
+_HEADER_VALUE_SCHEMA: dict[str, Any] = {"type": ["string", "integer", "number"]}
+_PAIR_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "prefixItems": [{"type": "string", "pattern": f"^{_TOKEN.pattern}$"}, _HEADER_VALUE_SCHEMA],
+    "minItems": 2,
+    "maxItems": 2,
+}
+
+#: Header fields, order, case and duplicates kept; YAML/JSON give a mapping or a pair list,
+#: and they are written back as a list of ``[name, value]`` pairs.
+Headers = Annotated[
+    tuple[tuple[bytes, bytes], ...],
+    BeforeValidator(_to_header_pairs),
+    PlainSerializer(_header_pairs_out, return_type=list[list[str]]),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "object", "additionalProperties": _HEADER_VALUE_SCHEMA},
+                {"type": "array", "items": _PAIR_SCHEMA},
+            ],
+            "description": "a mapping, or a list of [name, value] pairs (order, case and "
+            "duplicates kept)",
+        },
+        mode="validation",
+    ),
+    WithJsonSchema(
+        {"type": "array", "items": {"type": "array", "items": {"type": "string"}}},
+        mode="serialization",
+    ),
+]
 
 
 class _Model(BaseModel):
@@ -140,7 +174,7 @@ class Informational(_Model):
     ```
     """
 
-    status: int
+    status: int = Field(json_schema_extra={"minimum": 100, "maximum": 199, "not": {"const": 101}})
     reason: str | None = None
     headers: Headers = ()
     force: bool = False
@@ -250,7 +284,7 @@ class Respond(_Model):
     ```
     """
 
-    status: int
+    status: int = Field(json_schema_extra={"minimum": 200, "maximum": 599})
     reason: str | None = None
     headers: Headers = ()
     body: str | None = None
