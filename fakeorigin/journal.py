@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -205,6 +205,12 @@ class Journal:
         self.evicted = 0
         self._records: deque[ExchangeRecord] = deque(maxlen=size)
         self._next_id = 1
+        self.watchers: list[Callable[[], None]] = []
+
+    def touch(self) -> None:
+        """A record was opened or has ended: tell the watchers (the control API's long polls)."""
+        for watcher in list(self.watchers):
+            watcher()
 
     def open(
         self, connection_id: int, index: int, client: str, started_at: float

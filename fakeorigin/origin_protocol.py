@@ -209,8 +209,7 @@ class OriginProtocol(Protocol):
                 exchange.actions.close()
             if not exchange.finished or exchange.hanging:
                 exchange.note(Event.CLIENT_GONE, None, reason.getErrorMessage())
-                exchange.record.outcome = Outcome.CLIENT_GONE
-                exchange.finished = True
+                self._conclude(exchange, Outcome.CLIENT_GONE)
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -294,6 +293,7 @@ class OriginProtocol(Protocol):
         record.headers = request.headers
         self._exchange = _Exchange(request, record, clock, clock.seconds())
         self._raw.clear()
+        self.factory.state.journal.touch()
 
     def _start(self, exchange: _Exchange) -> None:
         """Pick the profile (read once, so later changes never touch this exchange) and run."""
@@ -342,27 +342,34 @@ class OriginProtocol(Protocol):
                     return
         except Exception:
             log.failure("fakeorigin: exchange {id} failed", id=exchange.record.id)
-            exchange.note(Event.NOTE, None, "internal error: see the server log")
-            exchange.finished = True
+            exchange.record.error = "internal error: see the server log"
+            self._conclude(exchange, Outcome.CLOSED)
             self.transport.abortConnection()  # type: ignore[union-attr]
 
-    def _end(self, exchange: _Exchange, ending: Ending) -> None:
+    def _conclude(self, exchange: _Exchange, outcome: Outcome) -> None:
+        """The exchange is over: record how, and wake whoever waits on the journal."""
         exchange.finished = True
+        exchange.hanging = False
+        exchange.record.outcome = outcome
+        self.factory.state.journal.touch()
+
+    def _end(self, exchange: _Exchange, ending: Ending) -> None:
         if ending is Ending.HANG:
+            exchange.finished = True
             exchange.hanging = True
             exchange.note(Event.HANG)
             return
         self._timers.cancel(self._deadline_call)
         if ending is Ending.KEEP_ALIVE:
-            exchange.record.outcome = Outcome.KEEP_ALIVE
+            self._conclude(exchange, Outcome.KEEP_ALIVE)
             self._next_request()
         elif ending is Ending.RESET:
             exchange.note(Event.RESET)
-            exchange.record.outcome = Outcome.RESET
+            self._conclude(exchange, Outcome.RESET)
             self._reset()
         else:
             exchange.note(Event.CLOSE)
-            exchange.record.outcome = Outcome.CLOSED
+            self._conclude(exchange, Outcome.CLOSED)
             self._close(linger=not exchange.body.complete)
 
     def _next_request(self) -> None:
@@ -378,8 +385,7 @@ class OriginProtocol(Protocol):
         self.transport.write(error_response(status, text, clock.seconds()))  # type: ignore[union-attr]
         exchange.note(Event.RESPONSE_STARTED, status, text.strip())
         exchange.note(Event.CLOSE)
-        exchange.record.outcome = outcome
-        exchange.finished = True
+        self._conclude(exchange, outcome)
         self._close(linger=not exchange.body.complete)
 
     def _bad_request(self, err: h11.RemoteProtocolError) -> None:
@@ -389,9 +395,8 @@ class OriginProtocol(Protocol):
         if exchange is not None and not exchange.finished:
             # Broken framing in a body: the response may already be on its way; stop.
             exchange.note(Event.BAD_REQUEST, status, str(err))
-            exchange.record.outcome = Outcome.BAD_REQUEST
             exchange.record.error = str(err)
-            exchange.finished = True
+            self._conclude(exchange, Outcome.BAD_REQUEST)
             if exchange.actions is not None:
                 exchange.actions.close()
             self._timers.cancel_all()
@@ -419,9 +424,7 @@ class OriginProtocol(Protocol):
         if exchange is None:
             return
         exchange.note(Event.MAX_DURATION, None, f"{self.factory.settings.max_duration_seconds} s")
-        exchange.record.outcome = Outcome.MAX_DURATION
-        exchange.finished = True
-        exchange.hanging = False
+        self._conclude(exchange, Outcome.MAX_DURATION)
         self._timers.cancel(self._wait_call)
         if exchange.actions is not None:
             exchange.actions.close()
