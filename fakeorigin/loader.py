@@ -8,6 +8,7 @@ Loading is all or nothing: a directory with one broken file loads nothing.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,34 @@ from fakeorigin.profile import Profile
 PROFILE_SUFFIXES = (".yaml", ".yml")
 
 
-class ProfileError(Exception):
-    """One or more profiles are invalid; ``problems`` holds one located line per error."""
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One error: the source (a file, an API request), where in it, and what is wrong."""
 
-    def __init__(self, problems: Sequence[str]) -> None:
-        self.problems = list(problems)
+    source: str
+    location: str
+    message: str
+
+    def __str__(self) -> str:
+        where = self.location
+        if where.startswith(":"):  # a YAML line:column belongs to the source
+            return f"{self.source}{where}: {self.message}"
+        return (
+            f"{self.source}: {where}: {self.message}" if where else f"{self.source}: {self.message}"
+        )
+
+
+class ProfileError(Exception):
+    """One or more profiles are invalid.
+
+    Attributes:
+        located: one :class:`Problem` per error.
+        problems: the same as lines, e.g. ``profiles/x.yaml: steps[0].sleep: ...``.
+    """
+
+    def __init__(self, located: Sequence[Problem]) -> None:
+        self.located = list(located)
+        self.problems = [str(problem) for problem in self.located]
         super().__init__("\n".join(self.problems))
 
 
@@ -55,15 +79,15 @@ def format_location(loc: Iterable[int | str]) -> str:
     return text
 
 
-def _problems(source: str, err: ValidationError) -> list[str]:
-    lines = []
+def validation_problems(source: str, err: ValidationError) -> list[Problem]:
+    """One located Problem per pydantic error."""
+    found = []
     for detail in err.errors(include_url=False):
-        where = format_location(detail["loc"])
         message = detail["msg"]
         if detail["type"] == "step_kind":
             message += f" (got {_short(detail['input'])})"
-        lines.append(f"{source}: {where}: {message}" if where else f"{source}: {message}")
-    return lines
+        found.append(Problem(source, format_location(detail["loc"]), message))
+    return found
 
 
 def _short(value: Any) -> str:
@@ -74,18 +98,24 @@ def _short(value: Any) -> str:
 def profile_from_data(data: Any, source: str, *, name: str | None = None) -> Profile:
     """Validate parsed YAML/JSON ``data`` into a Profile; ``name`` fills in or must match."""
     if not isinstance(data, dict):
-        raise ProfileError([f"{source}: a profile is a mapping (got {type(data).__name__})"])
+        raise ProfileError(
+            [Problem(source, "", f"a profile is a mapping (got {type(data).__name__})")]
+        )
     if name is not None:
         given = data.get("name", name)
         if given != name:
             raise ProfileError(
-                [f"{source}: name: {given!r} does not match the file or path name {name!r}"]
+                [
+                    Problem(
+                        source, "name", f"{given!r} does not match the file or path name {name!r}"
+                    )
+                ]
             )
         data = {**data, "name": name}
     try:
         return Profile.model_validate(data)
     except ValidationError as err:
-        raise ProfileError(_problems(source, err)) from err
+        raise ProfileError(validation_problems(source, err)) from err
 
 
 def profile_from_yaml(text: str, source: str, *, name: str | None = None) -> Profile:
@@ -94,10 +124,10 @@ def profile_from_yaml(text: str, source: str, *, name: str | None = None) -> Pro
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark
-        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        raise ProfileError([f"{where}: invalid YAML: {err.problem}"]) from err
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        raise ProfileError([Problem(source, where, f"invalid YAML: {err.problem}")]) from err
     except yaml.YAMLError as err:
-        raise ProfileError([f"{source}: invalid YAML: {err}"]) from err
+        raise ProfileError([Problem(source, "", f"invalid YAML: {err}")]) from err
     return profile_from_data(data, source, name=name)
 
 
@@ -106,7 +136,7 @@ def load_profile_file(path: Path) -> Profile:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
-        raise ProfileError([f"{path}: cannot read: {err}"]) from err
+        raise ProfileError([Problem(str(path), "", f"cannot read: {err}")]) from err
     return profile_from_yaml(text, str(path), name=path.stem)
 
 
@@ -118,20 +148,20 @@ def profile_files(directory: Path) -> list[Path]:
 def load_profile_dir(directory: Path) -> dict[str, Profile]:
     """Every profile of ``directory`` by name; all files' errors are reported together."""
     if not directory.is_dir():
-        raise ProfileError([f"{directory}: not a directory"])
+        raise ProfileError([Problem(str(directory), "", "not a directory")])
     profiles: dict[str, Profile] = {}
-    problems: list[str] = []
+    problems: list[Problem] = []
     for path in profile_files(directory):
         try:
             profile = load_profile_file(path)
         except ProfileError as err:
-            problems.extend(err.problems)
+            problems.extend(err.located)
             continue
         if profile.name in profiles:
-            problems.append(f"{path}: name: {profile.name!r} is defined twice")
+            problems.append(Problem(str(path), "name", f"{profile.name!r} is defined twice"))
         profiles[profile.name] = profile
     if problems:
         raise ProfileError(problems)
     if not profiles:
-        raise ProfileError([f"{directory}: no profile files (*.yaml, *.yml)"])
+        raise ProfileError([Problem(str(directory), "", "no profile files (*.yaml, *.yml)")])
     return profiles
