@@ -29,6 +29,7 @@ from fakeorigin.loader import (
 from fakeorigin.profile import Profile
 
 DEFAULT_LISTEN = "tcp:8080:interface=127.0.0.1"
+DEFAULT_CONTROL = "tcp:8081:interface=127.0.0.1"
 
 
 class UsageError(Exception):
@@ -113,6 +114,24 @@ SERVE_OPTIONS = (
     ),
     _Option("--no-inband", _flag, "ignore the in-band profile header", default=False, switch=True),
     _Option("--backlog", _positive_int, "listen backlog (default 1024)", default=1024),
+    _Option(
+        "--control",
+        str,
+        f"control API endpoint string, or none (default {DEFAULT_CONTROL})",
+        default=DEFAULT_CONTROL,
+    ),
+    _Option(
+        "--control-token",
+        str,
+        "require Authorization: Bearer TOKEN on the control API (all but /health)",
+    ),
+    _Option(
+        "--control-insecure",
+        _flag,
+        "allow the control API on a non-loopback address without a token",
+        default=False,
+        switch=True,
+    ),
     _Option(
         "--announce",
         _flag,

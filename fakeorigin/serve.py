@@ -36,7 +36,7 @@ def build_state(settings: dict[str, Any]) -> OriginState:
 
 
 def serve(settings: dict[str, Any], out: IO[str], err: IO[str]) -> int:
-    """Run the origin with ``settings`` (see :data:`fakeorigin.cli.SERVE_OPTIONS`)."""
+    """Run the origin (and the control API) with ``settings`` (:data:`cli.SERVE_OPTIONS`)."""
     try:
         state = build_state(settings)
     except ProfileError as problem:
@@ -57,17 +57,27 @@ def serve(settings: dict[str, Any], out: IO[str], err: IO[str]) -> int:
     exit_code = 0
 
     async def start() -> None:
-        listening = await listen(reactor, settings["listen"], factory, settings["backlog"])
-        reactor.addSystemEventTrigger("before", "shutdown", listening.stop)
+        nonlocal exit_code
+        origin = await listen(reactor, settings["listen"], factory, settings["backlog"])
+        reactor.addSystemEventTrigger("before", "shutdown", origin.stop)
+        control_url = None
+        if settings["control"].strip().lower() != "none":
+            control_url = await start_control(reactor, state, origin.urls, settings)
+            if control_url is None:
+                exit_code = 2
+                reactor.stop()
+                return
         log.info(
-            "fakeorigin {version} serving {count} profiles (active: {active}) on {urls}",
+            "fakeorigin {version} serving {count} profiles (active: {active}) on {urls}; "
+            "control API: {control}",
             version=__version__,
             count=len(state.profiles),
             active=state.active,
-            urls=" ".join(listening.urls),
+            urls=" ".join(origin.urls),
+            control=control_url or "off",
         )
         if settings["announce"]:
-            line = {"fakeorigin": __version__, "origin": listening.urls, "control": None}
+            line = {"fakeorigin": __version__, "origin": origin.urls, "control": control_url}
             out.write(json.dumps(line) + "\n")
             out.flush()
 
@@ -84,3 +94,35 @@ def serve(settings: dict[str, Any], out: IO[str], err: IO[str]) -> int:
     reactor.run()
     log.info("fakeorigin stopped")
     return exit_code
+
+
+async def start_control(
+    reactor: Any, state: OriginState, origin_urls: list[str], settings: dict[str, Any]
+) -> str | None:
+    """Listen with the control API; None (after saying why) when it would be unsafe.
+
+    The control API can rewrite what the origin does: bound beyond loopback it needs a token,
+    or an explicit ``--control-insecure``.
+    """
+    from twisted.web.server import Site  # noqa: PLC0415
+
+    from fakeorigin.control_api import ControlAPI  # noqa: PLC0415
+
+    token = settings["control_token"]
+    api = ControlAPI(state, reactor, token=token)
+    api.origin_urls = origin_urls
+    site = Site(api.app.resource())  # type: ignore[no-untyped-call]
+    site.noisy = False
+    control = await listen(reactor, [settings["control"]], site, settings["backlog"])
+    reactor.addSystemEventTrigger("before", "shutdown", control.stop)
+    exposed = control.beyond_loopback()
+    if exposed and token is None and not settings["control_insecure"]:
+        log.error(
+            "refusing to serve the control API on {urls} without a token: it can change what "
+            "the origin does. Set --control-token (FAKEORIGIN_CONTROL_TOKEN), bind it to "
+            "loopback, or pass --control-insecure.",
+            urls=" ".join(exposed),
+        )
+        await control.stop()
+        return None
+    return control.urls[0]

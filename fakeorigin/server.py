@@ -8,13 +8,13 @@ takes one and the string does not set it.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 
 from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 from twisted.internet.defer import Deferred, gatherResults
 from twisted.internet.endpoints import serverFromString
-from twisted.internet.interfaces import IListeningPort, IReactorCore
-from twisted.internet.protocol import ServerFactory
+from twisted.internet.interfaces import IListeningPort, IProtocolFactory, IReactorCore
 
 DEFAULT_BACKLOG = 1024
 _TAKES_BACKLOG = frozenset({"tcp", "tcp6", "ssl", "unix"})
@@ -54,12 +54,28 @@ def port_url(scheme: str, port: IListeningPort) -> str:
     return str(address)
 
 
+def reachable_beyond_loopback(port: IListeningPort) -> bool:
+    """True when ``port`` accepts connections from other hosts (a wildcard bind included)."""
+    address = port.getHost()
+    if isinstance(address, IPv4Address | IPv6Address):
+        return not ipaddress.ip_address(address.host).is_loopback
+    return False  # a UNIX socket is local
+
+
 @dataclass(frozen=True, slots=True)
 class Listening:
     """The ports bound for one server and the URL of each."""
 
     ports: list[IListeningPort]
     urls: list[str]
+
+    def beyond_loopback(self) -> list[str]:
+        """URLs of the ports that other hosts can reach."""
+        return [
+            url
+            for port, url in zip(self.ports, self.urls, strict=True)
+            if reachable_beyond_loopback(port)
+        ]
 
     def stop(self) -> Deferred[list[None]]:
         """Stop listening on every port."""
@@ -68,7 +84,7 @@ class Listening:
 
 
 async def listen(
-    reactor: IReactorCore, descriptions: list[str], factory: ServerFactory, backlog: int
+    reactor: IReactorCore, descriptions: list[str], factory: IProtocolFactory, backlog: int
 ) -> Listening:
     """Listen on every endpoint string; on any failure, close the ones already bound."""
     ports: list[IListeningPort] = []

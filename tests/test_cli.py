@@ -72,6 +72,9 @@ def test_serve_defaults() -> None:
         "no_inband": False,
         "backlog": 1024,
         "announce": False,
+        "control": "tcp:8081:interface=127.0.0.1",
+        "control_token": None,
+        "control_insecure": False,
     }
 
 
