@@ -54,14 +54,6 @@ def port_url(scheme: str, port: IListeningPort) -> str:
     return str(address)
 
 
-def reachable_beyond_loopback(port: IListeningPort) -> bool:
-    """True when ``port`` accepts connections from other hosts (a wildcard bind included)."""
-    address = port.getHost()
-    if isinstance(address, IPv4Address | IPv6Address):
-        return not ipaddress.ip_address(address.host).is_loopback
-    return False  # a UNIX socket is local
-
-
 @dataclass(frozen=True, slots=True)
 class Listening:
     """The ports bound for one server and the URL of each."""
@@ -70,11 +62,12 @@ class Listening:
     urls: list[str]
 
     def beyond_loopback(self) -> list[str]:
-        """URLs of the ports that other hosts can reach."""
+        """The bound addresses (``0.0.0.0:8081``) of the ports other hosts can reach."""
         return [
-            url
-            for port, url in zip(self.ports, self.urls, strict=True)
-            if reachable_beyond_loopback(port)
+            f"{address.host}:{address.port}"
+            for address in (port.getHost() for port in self.ports)
+            if isinstance(address, IPv4Address | IPv6Address)
+            and not ipaddress.ip_address(address.host).is_loopback
         ]
 
     def stop(self) -> Deferred[list[None]]:
