@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help install run test lint format check-profiles test-tools clean
+.PHONY: help install run test lint format docs test-tools clean
 
 help:
 	@echo "make run     serve the bundled profiles on http://127.0.0.1:8080 (ARGS='--profile hang')"
@@ -43,6 +43,10 @@ lint: install
 format: install
 	$(BIN)/ruff format fakeorigin tests
 	$(BIN)/ruff check --fix fakeorigin tests
+
+# docs/profiles.md is generated from the profile model; tests/test_docs.py fails when stale.
+docs: install
+	$(BIN)/python -m fakeorigin.reference docs/profiles.md
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache dist build

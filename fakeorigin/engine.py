@@ -184,6 +184,7 @@ def _informational(spec: Informational, run: _Run) -> Iterator[Action]:
         )
         return
     detail = "forced to an HTTP/1.0 client" if run.view.request.is_http10 else None
+    run.continue_sent = run.continue_sent or spec.status == 100
     yield Write(
         response_head(spec.status, spec.reason, spec.headers),
         Event.INTERIM_SENT,

@@ -191,9 +191,11 @@ class Repeat(_Model):
     """Run ``steps`` once per period of ``every`` seconds, ``times`` times or for ``for`` seconds.
 
     Period k starts ``k * every`` seconds after the repeat began (plus a random delay of up to
-    ``jitter`` seconds), whatever the steps took, so the cadence does not drift. The repeat ends
-    when the last period ends: ``times * every`` seconds, or ``for`` seconds, after it began
-    (with both, whichever comes first). Its steps cannot include a final action.
+    ``jitter`` seconds), so the cadence does not drift. The repeat ends when the last period
+    ends: ``times * every`` seconds, or ``for`` seconds, after it began (with both, whichever
+    comes first). Periods are never skipped: if a period's steps take longer than ``every``,
+    the next one starts at once and the repeat runs late. Its steps cannot include a final
+    action.
 
     Fields:
         times: number of periods (>= 1).
@@ -233,8 +235,8 @@ class Repeat(_Model):
 class ReadBody(_Model):
     """Wait until the whole request body has arrived (Content-Length or chunked).
 
-    Nothing goes on the wire. Without this step (or ``continue``) fakeorigin never waits for
-    the body; it still receives and journals it.
+    Nothing goes on the wire. Without this step fakeorigin never waits for the body (``continue``
+    sends the 100 but does not wait either); the body is still received and journaled.
 
     ```yaml
     - read_body: {}
@@ -243,7 +245,12 @@ class ReadBody(_Model):
 
 
 class Dribble(_Model):
-    """Send the response content ``bytes`` at a time, ``every`` seconds apart."""
+    """Send the response content ``bytes`` at a time, ``every`` seconds apart.
+
+    Fields:
+        bytes: content bytes per write (>= 1); with chunked, one chunk per write.
+        every: seconds between writes (>= 0).
+    """
 
     bytes: int = Field(ge=1)
     every: float = Field(ge=0)
@@ -257,11 +264,15 @@ class Respond(_Model):
     HEAD, 204 and 304 responses carry no content (RFC 9110 sections 9.3.2, 15.3.5, 15.4.5).
     An HTTP/1.0 request gets Content-Length instead of chunked (RFC 9112 section 6.1).
 
-    If the request body has not fully arrived when the response ends, the connection ends
-    with a lingering close (``Connection: close`` is sent, writing is shut down, the rest of
-    the upload is drained, then the socket closes), so an uploading client reads the response
-    instead of a broken pipe. Otherwise the connection stays open for the next request unless
-    the request asked to close.
+    If the request body has not fully arrived when the response head is written, the
+    connection ends with a lingering close (``Connection: close`` is sent, writing is shut
+    down, the rest of the upload is drained for up to 2 s, then the socket closes), so an
+    uploading client reads the response instead of a broken pipe. Otherwise the connection
+    stays open for the next request unless the request asked to close (any HTTP/1.0 request
+    does) or ``headers`` include ``Connection: close``.
+
+    After a ``respond``, a profile may not send another response or an interim one (RFC 9110
+    section 15: a final response ends the exchange); use ``raw`` to do that on purpose.
 
     Fields:
         status: 200..599.
@@ -273,11 +284,16 @@ class Respond(_Model):
         body_base64: content as base64.
         body_size: that many bytes of the repeated pattern ``0123456789abcdef``.
         echo: content is a JSON description of the request (method, target, version,
-            headers, body length and sha256), like httpbin's ``/anything``.
-        chunked: use the chunked transfer coding (RFC 9112 section 7.1).
+            headers, body length, sha256 and whether it is complete, as received when the
+            response starts), like httpbin's ``/anything``; adds ``Content-Type:
+            application/json`` unless set.
+        chunked: use the chunked transfer coding (RFC 9112 section 7.1); to an HTTP/1.0
+            request Content-Length is used instead and trailers are dropped.
         dribble: ``{bytes, every}``: send the content a few bytes at a time.
         trailers: trailer fields after the last chunk (needs ``chunked``).
-        omit: leave out ``date`` and/or ``server``.
+        omit: leave out ``date`` and/or ``server``. Leaving out ``date`` breaks RFC 9110
+            section 6.6.1 (an origin server with a clock MUST send Date in 2xx, 3xx and 4xx
+            responses).
 
     ```yaml
     - respond: {status: 200, headers: {content-type: text/plain}, body: "hello\\n"}
@@ -368,7 +384,16 @@ class Respond(_Model):
 class Raw(_Model):
     """Bytes written verbatim, with no framing and no checks: the escape hatch.
 
-    Exactly one of ``text`` (UTF-8), ``hex`` (spaces allowed) or ``base64``.
+    Exactly one of ``text``, ``hex`` or ``base64``. fakeorigin does not read what it sends:
+    when the steps end after a ``raw``, the connection is kept for the next request if the
+    request body is complete and the request did not ask to close; end with ``close`` to
+    close it.
+
+    Fields:
+        text: the bytes as text, encoded as UTF-8 (escapes such as ``\\r\\n`` work in YAML
+            double quotes).
+        hex: the bytes in hexadecimal; spaces allowed.
+        base64: the bytes in base64.
 
     ```yaml
     - raw: {text: "HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\nok"}
@@ -409,7 +434,8 @@ class Close(_Model):
     """Flush what was written, then close the connection with a FIN.
 
     If the request body has not fully arrived, the close lingers (shut down writing, drain,
-    then close) so the kernel does not answer the unread upload with a reset.
+    then close) so the kernel does not answer the unread upload with a reset. The linger
+    lasts at most 2 s; a client still sending then is aborted (RST).
 
     ```yaml
     - close: {}
@@ -420,6 +446,8 @@ class Close(_Model):
 class Reset(_Model):
     """Flush what was written, then reset the connection (TCP RST, via SO_LINGER 0).
 
+    Over TLS the connection is aborted at once: bytes not yet sent are lost.
+
     ```yaml
     - reset: {}
     ```
@@ -428,6 +456,9 @@ class Reset(_Model):
 
 class Hang(_Model):
     """Send nothing more until the client leaves or ``--max-duration`` passes.
+
+    The ``--max-duration`` clock starts with the exchange, not with the hang; when it runs
+    out, fakeorigin closes the connection.
 
     ```yaml
     - hang: {}
@@ -514,6 +545,13 @@ FINAL_KINDS = frozenset({"respond", "raw", "close", "reset", "hang"})
 TERMINAL_KINDS = frozenset({"close", "reset", "hang"})
 
 
+def _sends_response(step: _Step) -> bool:
+    """True for a step that puts a (1xx or final) response on the wire by itself."""
+    if step.kind == "repeat":
+        return any(_sends_response(inner) for inner in step.value.steps)
+    return step.kind in ("continue", "informational", "respond")
+
+
 def _step_tag(value: Any) -> str | None:
     if isinstance(value, _Step):
         return value.kind
@@ -579,6 +617,16 @@ class Profile(_Model):
                     index=index + 1,
                     kind=step.kind,
                 )
+        responded = False
+        for index, step in enumerate(steps):
+            if responded and _sends_response(step):
+                raise _error(
+                    "response_after_final",
+                    "steps[{index}] sends a response after respond (RFC 9110 section 15: the "
+                    "final response ends the exchange); use raw to send one on purpose",
+                    index=index,
+                )
+            responded = responded or step.kind == "respond"
         if steps[-1].kind not in FINAL_KINDS:
             raise _error(
                 "no_final_action",

@@ -1,6 +1,6 @@
 """What the origin knows between exchanges: profiles, rules, the active profile, the journal.
 
-Selection order for each request (docs/selection.md): (1) the in-band header
+Selection order for each request (docs/architecture.md): (1) the in-band header
 (``Fakeorigin-Profile: NAME`` by default), (2) the first rule that matches, (3) the active
 profile. Pure Python: the control API (a later layer) changes this state; the protocol reads it
 once per request head, so a change never affects an exchange already running.

@@ -53,15 +53,7 @@ def _models_with_fields() -> list[Any]:
         model = doc_model(kind)
         if model is STEP_KINDS[kind] or not model.model_fields:
             continue  # sleep's value is a number; continue, close... have no fields
-        marks = []
-        if kind == "raw":
-            marks.append(
-                pytest.mark.xfail(
-                    strict=True,
-                    reason="Raw's docstring has no Fields: block yet; remove this mark once it has",
-                )
-            )
-        params.append(pytest.param(model, id=kind, marks=marks))
+        params.append(pytest.param(model, id=kind))
     return params
 
 

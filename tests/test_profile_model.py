@@ -151,6 +151,20 @@ BAD_STEPS = [
         "steps[0].repeat.steps[0].informational.status: must be 100..199 except 101 (got 99)",
     ),
     (
+        "second-respond",
+        "  - respond: {status: 200}\n  - respond: {status: 200}\n",
+        "steps: steps[1] sends a response after respond (RFC 9110 section 15: the final response "
+        "ends the exchange); use raw to send one on purpose",
+    ),
+    (
+        "interim-after-final",
+        "  - respond: {status: 200}\n"
+        "  - repeat: {every: 1, times: 2, steps: [{informational: {status: 102}}]}\n"
+        "  - close: {}\n",
+        "steps: steps[1] sends a response after respond (RFC 9110 section 15: the final response "
+        "ends the exchange); use raw to send one on purpose",
+    ),
+    (
         "repeat-every-zero",
         "  - repeat: {every: 0, times: 2, steps: [{sleep: 1}]}\n" + RESPOND,
         "steps[0].repeat.every: Input should be greater than 0",
@@ -165,6 +179,12 @@ def test_bad_profile_gets_one_located_error(steps: str, expected: str) -> None:
     with pytest.raises(ProfileError) as caught:
         profile_from_yaml(f"name: x\nsteps:\n{steps}", "profiles/x.yaml", name="x")
     assert caught.value.problems == [f"profiles/x.yaml: {expected}"]
+
+
+def test_after_respond_body_reading_raw_and_endings_are_fine() -> None:
+    text = "name: x\nsteps:\n  - respond: {status: 200}\n  - read_body: {}\n  - sleep: 1\n"
+    text += "  - raw: {text: junk}\n  - close: {}\n"
+    assert [s.kind for s in profile_from_yaml(text, "p.yaml").steps][-1] == "close"
 
 
 def test_every_error_of_a_profile_is_reported() -> None:
