@@ -41,6 +41,7 @@ class Event(StrEnum):
     CLOSE = "close"
     RESET = "reset"
     HANG = "hang"
+    CLIENT_FIN = "client-fin"
     CLIENT_GONE = "client-gone"
     MAX_DURATION = "max-duration"
     BAD_REQUEST = "bad-request"
@@ -53,6 +54,7 @@ class Outcome(StrEnum):
     KEEP_ALIVE = "keep-alive"
     CLOSED = "closed"
     RESET = "reset"
+    CLIENT_FIN = "client-fin"
     CLIENT_GONE = "client-gone"
     MAX_DURATION = "max-duration"
     REFUSED = "refused"
@@ -166,7 +168,7 @@ class ExchangeRecord:
         return [e.status for e in self.events(Event.INTERIM_SENT) if e.status is not None]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form, as the control API and ``--journal-dump`` will show it."""
+        """JSON-ready form, as the control API shows it (docs/journal.md)."""
         return {
             "id": self.id,
             "connection_id": self.connection_id,

@@ -22,6 +22,7 @@ import h11
 from twisted.internet.interfaces import (
     IAddress,
     IDelayedCall,
+    IHalfCloseableProtocol,
     IReactorTime,
     ISSLTransport,
     ITransport,
@@ -29,6 +30,7 @@ from twisted.internet.interfaces import (
 from twisted.internet.protocol import Protocol, ServerFactory, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from fakeorigin.engine import (
     Action,
@@ -101,6 +103,7 @@ class _Exchange:
     head_time: float
     actions: Generator[Action, None, None] | None = None
     started: bool = False
+    wrote: bool = False
     awaiting_body: bool = False
     finished: bool = False
     hanging: bool = False
@@ -166,6 +169,7 @@ class _Timers:
             self.cancel(call)
 
 
+@implementer(IHalfCloseableProtocol)
 class OriginProtocol(Protocol):
     """One client connection to the origin."""
 
@@ -179,6 +183,8 @@ class OriginProtocol(Protocol):
         self._raw = bytearray()
         self._pumping = False
         self._closing = False
+        self._read_closed = False
+        self._closed_after_fin = False
         self._client = "unknown"
         self._wait_call: IDelayedCall | None = None
         self._deadline_call: IDelayedCall | None = None
@@ -192,13 +198,32 @@ class OriginProtocol(Protocol):
         self.factory.connections.add(self)
 
     def dataReceived(self, data: bytes) -> None:  # noqa: N802 (Twisted API)
-        if self._exchange is None and len(self._raw) < RAW_REQUEST_BYTES:
+        exchange = self._exchange
+        between = exchange is None or exchange.body.complete
+        if between and len(self._raw) < RAW_REQUEST_BYTES:
+            # What arrives between requests is the next head: kept for a malformed one.
             self._raw += data[: RAW_REQUEST_BYTES - len(self._raw)]
         try:
             self._h11.receive_data(data)
         except RuntimeError:
             return  # h11 is past the end of this connection (closing): input is discarded
         self._pump()
+
+    def readConnectionLost(self) -> None:  # noqa: N802 (Twisted API)
+        """The client shut down its sending side (FIN) but may still read: RFC 9112 section 9.6.
+
+        Requests already received are served; then the connection closes. A body cut short
+        by the FIN is a malformed request (h11 says so).
+        """
+        self._read_closed = True
+        exchange = self._exchange
+        if exchange is not None and not (exchange.finished and not exchange.hanging):
+            exchange.note(Event.CLIENT_FIN)
+        self._h11.receive_data(b"")
+        self._pump()
+
+    def writeConnectionLost(self) -> None:  # noqa: N802 (Twisted API)
+        """Our own half-close (a lingering close) is done; the drain goes on."""
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:  # noqa: N802 (Twisted API)
         self._timers.cancel_all()
@@ -227,12 +252,29 @@ class OriginProtocol(Protocol):
             while self._take_events():
                 exchange = self._exchange
                 if exchange is None or exchange.started:
-                    return
+                    break
                 self._start(exchange)
                 if self._exchange is not None:
-                    return  # still running, or ended by closing the connection
+                    break  # still running, or ended by closing the connection
         finally:
             self._pumping = False
+        self._close_when_input_done()
+
+    def _close_when_input_done(self) -> None:
+        """After the client's FIN, close once nothing is left to serve.
+
+        A ``hang`` waits for the client to leave, and a FIN is how a client leaves.
+        """
+        exchange = self._exchange
+        if not self._read_closed or self._closed_after_fin:
+            return
+        if exchange is not None and exchange.hanging:
+            exchange.note(Event.CLIENT_GONE, None, "the client sent FIN during hang")
+            self._conclude(exchange, Outcome.CLIENT_GONE)
+        idle = exchange is None or exchange.finished
+        if idle:
+            self._closed_after_fin = True
+            self.transport.loseConnection()  # type: ignore[union-attr]
 
     def _take_events(self) -> bool:
         """Feed h11's ready events to the exchange; False once h11 refused the input."""
@@ -265,6 +307,7 @@ class OriginProtocol(Protocol):
             return
         exchange.body.complete = True
         exchange.note(Event.BODY_COMPLETE, None, f"{exchange.body.length} bytes")
+        self._raw = bytearray(self._h11.trailing_data[0][:RAW_REQUEST_BYTES])
         if exchange.awaiting_body:
             exchange.awaiting_body = False
             self._advance()
@@ -326,6 +369,7 @@ class OriginProtocol(Protocol):
             for action in exchange.actions:
                 if isinstance(action, Write):
                     self.transport.write(action.data)  # type: ignore[union-attr]
+                    exchange.wrote = True
                     if action.event is not None:
                         exchange.note(action.event, action.status, action.detail)
                 elif isinstance(action, Note):
@@ -392,8 +436,19 @@ class OriginProtocol(Protocol):
         """h11 refused the request (RFC 9112): answer its status hint and close."""
         status = err.error_status_hint
         exchange = self._exchange
+        if exchange is not None and not exchange.finished and not exchange.wrote:
+            # Broken framing in the body before anything was sent: answer it.
+            exchange.started = True
+            exchange.record.error = str(err)
+            if exchange.actions is not None:
+                exchange.actions.close()
+            self._timers.cancel_all()
+            exchange.note(Event.BAD_REQUEST, status, str(err))
+            text = f"{status} {reason_phrase(status)}: {err}\n"
+            self._refuse(exchange, status, text, Outcome.BAD_REQUEST)
+            return
         if exchange is not None and not exchange.finished:
-            # Broken framing in a body: the response may already be on its way; stop.
+            # Broken framing in the body with a response under way: stop.
             exchange.note(Event.BAD_REQUEST, status, str(err))
             exchange.record.error = str(err)
             self._conclude(exchange, Outcome.BAD_REQUEST)
@@ -437,7 +492,12 @@ class OriginProtocol(Protocol):
         self._closing = True
         transport: Any = self.transport
         half_close = getattr(transport, "loseWriteConnection", None)
-        if not linger or half_close is None or ISSLTransport.providedBy(transport):
+        if (
+            not linger
+            or self._read_closed
+            or half_close is None
+            or ISSLTransport.providedBy(transport)
+        ):
             transport.loseConnection()
             return
         half_close()

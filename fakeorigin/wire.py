@@ -16,8 +16,17 @@ CRLF = b"\r\n"
 #: A header as it goes on the wire: name and value, case and order kept.
 Header = tuple[bytes, bytes]
 
-#: Reason phrases for codes Python's ``http.HTTPStatus`` lacks or spells differently.
-_EXTRA_REASONS = {103: "Early Hints", 425: "Too Early"}
+#: RFC 9110's reason phrases where Python's ``http.HTTPStatus`` lacks them or, before Python
+#: 3.13, still spells them the RFC 7231 way.
+_EXTRA_REASONS = {
+    103: "Early Hints",
+    413: "Content Too Large",
+    414: "URI Too Long",
+    416: "Range Not Satisfiable",
+    421: "Misdirected Request",
+    422: "Unprocessable Content",
+    425: "Too Early",
+}
 
 
 def reason_phrase(status: int) -> str:
