@@ -404,6 +404,8 @@ class OriginProtocol(Protocol):
             exchange.note(Event.HANG)
             return
         self._timers.cancel(self._deadline_call)
+        if ending is Ending.KEEP_ALIVE and self._h11.their_state is h11.CLOSED:
+            ending = Ending.CLOSE  # the client's FIN came after this request: nothing follows
         if ending is Ending.KEEP_ALIVE:
             self._conclude(exchange, Outcome.KEEP_ALIVE)
             self._next_request()

@@ -1007,13 +1007,6 @@ async def test_client_that_half_closes_after_its_requests_still_gets_the_respons
     assert second.interim_statuses == [103, 103]
 
 
-@pytest.mark.xfail(
-    reason="a FIN during a keep-alive exchange (no Connection: close) leaves h11 in "
-    "{CLIENT: CLOSED, SERVER: MUST_CLOSE}; at the end _next_request calls start_next_cycle, "
-    "which raises LocalProtocolError, and the 'internal error' path aborts the connection: "
-    "the client gets the first 103, then an RST",
-    strict=True,
-)
 @pytest_twisted.ensureDeferred
 async def test_client_that_half_closes_during_a_keep_alive_exchange_gets_all_of_it(
     origin: RunningOrigin,
