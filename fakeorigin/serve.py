@@ -111,7 +111,9 @@ async def start_control(
     token = settings["control_token"]
     api = ControlAPI(state, reactor, token=token)
     api.origin_urls = origin_urls
+    # No access-log line per control request either: logs carry start-up, shutdown, failures.
     site = Site(api.app.resource())  # type: ignore[no-untyped-call]
+    site.log = lambda request: None  # type: ignore[method-assign]
     site.noisy = False
     control = await listen(reactor, [settings["control"]], site, settings["backlog"])
     reactor.addSystemEventTrigger("before", "shutdown", control.stop)
