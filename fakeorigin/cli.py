@@ -24,6 +24,7 @@ from fakeorigin.loader import (
     ProfileError,
     bundled_profiles_dir,
     load_profile_dir,
+    load_profile_dirs,
     load_profile_file,
 )
 from fakeorigin.profile import Profile
@@ -74,6 +75,10 @@ def _log_format(text: str) -> str:
     return text
 
 
+def _profiles_dir(text: str) -> Path:
+    return bundled_profiles_dir() if text == "bundled" else Path(text)
+
+
 def _flag(text: str) -> bool:
     lowered = text.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
@@ -91,7 +96,13 @@ SERVE_OPTIONS = (
         f"Twisted endpoint string; repeatable (default {DEFAULT_LISTEN})",
         repeatable=True,
     ),
-    _Option("--profiles", Path, "directory of profile files (default: the bundled profiles)"),
+    _Option(
+        "--profiles",
+        _profiles_dir,
+        "directory of profile files, repeatable; 'bundled' names the bundled ones; a later "
+        "directory's profile replaces one of the same name (default: bundled)",
+        repeatable=True,
+    ),
     _Option("--profile", str, "the active profile (default: default)", default="default"),
     _Option(
         "--max-duration",
@@ -165,7 +176,12 @@ def _parser() -> _Parser:
         "paths", nargs="*", type=Path, help="files or directories (default: the bundled profiles)"
     )
     listing = commands.add_parser("profiles", help="list profiles: name and description")
-    listing.add_argument("--profiles", type=Path, help="directory (default: the bundled ones)")
+    listing.add_argument(
+        "--profiles",
+        type=_profiles_dir,
+        action="append",
+        help="directory, repeatable; 'bundled' for the bundled ones (default)",
+    )
     commands.add_parser("schema", help="print the profile JSON Schema")
     return parser
 
@@ -187,7 +203,7 @@ def serve_settings(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str
                 raise UsageError(f"fakeorigin: {option.env}={raw!r}: {err}") from None
         settings[option.dest] = option.default if value is None else value
     settings["listen"] = settings["listen"] or [DEFAULT_LISTEN]
-    settings["profiles"] = settings["profiles"] or bundled_profiles_dir()
+    settings["profiles"] = settings["profiles"] or [bundled_profiles_dir()]
     return settings
 
 
@@ -210,8 +226,8 @@ def _check(paths: list[Path], out: IO[str]) -> int:
     return 0
 
 
-def _list(directory: Path | None, out: IO[str]) -> int:
-    profiles = load_profile_dir(directory or bundled_profiles_dir())
+def _list(directories: list[Path] | None, out: IO[str]) -> int:
+    profiles = load_profile_dirs(directories or [bundled_profiles_dir()])
     width = max(len(name) for name in profiles)
     for name in sorted(profiles):
         out.write(f"{name:<{width}}  {profiles[name].description}\n")

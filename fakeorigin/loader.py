@@ -147,21 +147,39 @@ def profile_files(directory: Path) -> list[Path]:
 
 def load_profile_dir(directory: Path) -> dict[str, Profile]:
     """Every profile of ``directory`` by name; all files' errors are reported together."""
-    if not directory.is_dir():
-        raise ProfileError([Problem(str(directory), "", "not a directory")])
+    return load_profile_dirs([directory])
+
+
+def load_profile_dirs(directories: Sequence[Path]) -> dict[str, Profile]:
+    """Every profile of every directory by name; a later directory's profile replaces an
+    earlier one of the same name (so ``bundled /profiles`` adds to the bundled set). A
+    directory may be empty as long as one profile is found in all."""
     profiles: dict[str, Profile] = {}
     problems: list[Problem] = []
+    for directory in directories:
+        if not directory.is_dir():
+            problems.append(Problem(str(directory), "", "not a directory"))
+            continue
+        problems.extend(_load_into(profiles, directory))
+    if problems:
+        raise ProfileError(problems)
+    if not profiles:
+        where = " ".join(str(d) for d in directories)
+        raise ProfileError([Problem(where, "", "no profile files (*.yaml, *.yml)")])
+    return profiles
+
+
+def _load_into(profiles: dict[str, Profile], directory: Path) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: set[str] = set()
     for path in profile_files(directory):
         try:
             profile = load_profile_file(path)
         except ProfileError as err:
             problems.extend(err.located)
             continue
-        if profile.name in profiles:
+        if profile.name in seen:
             problems.append(Problem(str(path), "name", f"{profile.name!r} is defined twice"))
+        seen.add(profile.name)
         profiles[profile.name] = profile
-    if problems:
-        raise ProfileError(problems)
-    if not profiles:
-        raise ProfileError([Problem(str(directory), "", "no profile files (*.yaml, *.yml)")])
-    return profiles
+    return problems

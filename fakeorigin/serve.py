@@ -16,7 +16,7 @@ from twisted.python.failure import Failure
 
 from fakeorigin import __version__
 from fakeorigin.journal import Journal
-from fakeorigin.loader import ProfileError, load_profile_dir
+from fakeorigin.loader import ProfileError, load_profile_dirs
 from fakeorigin.logs import log_observer
 from fakeorigin.origin_protocol import OriginFactory, OriginSettings
 from fakeorigin.server import listen
@@ -28,7 +28,7 @@ log = Logger()
 def build_state(settings: dict[str, Any]) -> OriginState:
     """Profiles, active profile, journal and in-band header from the ``serve`` settings."""
     return OriginState(
-        profiles=load_profile_dir(settings["profiles"]),
+        profiles=load_profile_dirs(settings["profiles"]),
         active=settings["profile"],
         journal=Journal(settings["journal_size"]),
         inband_header=None if settings["no_inband"] else settings["inband_header"],

@@ -63,7 +63,7 @@ def settings(argv: list[str], env: dict[str, str]) -> dict[str, object]:
 def test_serve_defaults() -> None:
     assert settings([], {}) == {
         "listen": [DEFAULT_LISTEN],
-        "profiles": bundled_profiles_dir(),
+        "profiles": [bundled_profiles_dir()],
         "profile": "default",
         "max_duration": 600.0,
         "journal_size": 10_000,
@@ -85,7 +85,7 @@ def test_environment_fills_in_and_command_line_wins() -> None:
         "FAKEORIGIN_MAX_DURATION": "5",
         "FAKEORIGIN_ANNOUNCE": "1",
         "FAKEORIGIN_NO_INBAND": "true",
-        "FAKEORIGIN_PROFILES": "/srv/profiles",
+        "FAKEORIGIN_PROFILES": "bundled /srv/profiles",
     }
     got = settings(["--profile", "early-hints"], env)
     assert got["listen"] == ["tcp:0", "tcp6:0:interface=\\:\\:1"]
@@ -93,7 +93,7 @@ def test_environment_fills_in_and_command_line_wins() -> None:
     assert got["max_duration"] == 5.0
     assert got["announce"] is True
     assert got["no_inband"] is True
-    assert got["profiles"] == Path("/srv/profiles")
+    assert got["profiles"] == [bundled_profiles_dir(), Path("/srv/profiles")]
 
 
 def test_listen_is_repeatable() -> None:
@@ -145,6 +145,25 @@ def test_serve_with_broken_profiles_exits_1(tmp_path: Path) -> None:
     code, _, err = run(["serve", "--profiles", str(tmp_path)])
     assert code == 1
     assert "x.yaml: steps: the last step is sleep" in err
+
+
+def test_profiles_from_several_directories_later_ones_win(tmp_path: Path) -> None:
+    (tmp_path / "hang.yaml").write_text("description: mine\nsteps:\n  - close: {}\n")
+    (tmp_path / "extra.yaml").write_text("description: added\nsteps:\n  - close: {}\n")
+    code, out, _ = run(["profiles", "--profiles", "bundled", "--profiles", str(tmp_path)])
+    assert code == 0
+    lines = {line.split()[0]: line.split(None, 1)[1] for line in out.splitlines()}
+    assert lines["hang"] == "mine"
+    assert lines["extra"] == "added"
+    assert "early-hints" in lines
+
+
+def test_an_empty_extra_directory_is_fine_but_nothing_at_all_is_not(tmp_path: Path) -> None:
+    code, _, _ = run(["profiles", "--profiles", "bundled", "--profiles", str(tmp_path)])
+    assert code == 0
+    code, _, err = run(["serve", "--profiles", str(tmp_path)])
+    assert code == 1
+    assert f"{tmp_path}: no profile files (*.yaml, *.yml)" in err
 
 
 def test_serve_with_unknown_active_profile_exits_2() -> None:
