@@ -187,6 +187,11 @@ class ControlAPI:
             ) from None
         except yaml.YAMLError as err:
             raise ApiError(400, "malformed-yaml", f"not YAML: {err}") from None
+        except UnicodeDecodeError as err:
+            kind = "json" if media in _JSON_TYPES else "yaml"
+            raise ApiError(400, f"malformed-{kind}", f"not UTF-8 text: {err}") from None
+        except RecursionError:
+            raise ApiError(400, "malformed-input", "nested too deeply") from None
         raise ApiError(
             415,
             "unsupported-media-type",

@@ -25,10 +25,10 @@ import random
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from email.utils import formatdate
-from enum import Enum
 from typing import Any, Protocol
 
 from fakeorigin import __version__
+from fakeorigin.actions import Action, AwaitBody, End, Ending, Note, Wait, Write
 from fakeorigin.journal import BodyRecord, Event
 from fakeorigin.profile import (
     Informational,
@@ -48,57 +48,21 @@ from fakeorigin.wire import (
     tokens,
 )
 
+__all__ = [
+    "Action",
+    "AwaitBody",
+    "End",
+    "Ending",
+    "ExchangeView",
+    "Note",
+    "Wait",
+    "Write",
+    "echo_document",
+    "error_response",
+    "run_exchange",
+]
+
 SERVER_HEADER = b"fakeorigin/" + __version__.encode("ascii")
-
-
-class Ending(Enum):
-    """How an exchange leaves its connection."""
-
-    KEEP_ALIVE = "keep-alive"
-    CLOSE = "close"
-    RESET = "reset"
-    HANG = "hang"
-
-
-@dataclass(frozen=True, slots=True)
-class Write:
-    """Write ``data``; journal ``event`` (with ``status``/``detail``) as it goes out."""
-
-    data: bytes
-    event: Event | None = None
-    status: int | None = None
-    detail: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Note:
-    """Journal ``event``; nothing goes on the wire."""
-
-    event: Event
-    status: int | None = None
-    detail: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Wait:
-    """Resume after ``seconds`` (>= 0)."""
-
-    seconds: float
-
-
-@dataclass(frozen=True, slots=True)
-class AwaitBody:
-    """Resume once the whole request body has arrived."""
-
-
-@dataclass(frozen=True, slots=True)
-class End:
-    """The exchange is over; the connection goes on as ``ending`` says."""
-
-    ending: Ending
-
-
-Action = Write | Note | Wait | AwaitBody | End
 
 
 class ExchangeView(Protocol):
