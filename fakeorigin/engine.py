@@ -37,7 +37,9 @@ from fakeorigin.profile import (
     Repeat,
     Respond,
     Step,
+    Violate,
 )
+from fakeorigin.violations import CATALOGUE, Context
 from fakeorigin.wire import (
     Header,
     RequestHead,
@@ -104,9 +106,12 @@ def run_exchange(
     """
     run = _Run(view, rng)
     yield from _steps(profile.steps, run)
-    last = profile.steps[-1].kind
-    if last in _TERMINAL_ENDINGS:
-        yield End(_TERMINAL_ENDINGS[last])
+    last = profile.steps[-1]
+    ending = _TERMINAL_ENDINGS.get(last.kind)
+    if last.kind == "violate":
+        ending = CATALOGUE[last.value.id].ending
+    if ending is not None and ending is not Ending.KEEP_ALIVE:
+        yield End(ending)
         return
     keep = view.body.complete and not view.request.wants_close and not run.closing
     yield End(Ending.KEEP_ALIVE if keep else Ending.CLOSE)
@@ -249,6 +254,11 @@ def _content(spec: Respond, content: bytes, chunked: bool, run: _Run) -> Iterato
         yield Write(last_chunk(spec.trailers))
 
 
+def _violate(spec: Violate, run: _Run) -> Iterator[Action]:
+    context = Context(run.view.request, run.view.wall_clock())
+    yield from CATALOGUE[spec.id].actions(spec.parameters, context)
+
+
 def _raw(spec: Raw, _run: _Run) -> Iterator[Action]:
     data = spec.data()
     yield Write(data, Event.RAW_SENT, None, f"{len(data)} bytes")
@@ -268,6 +278,7 @@ _HANDLERS: dict[str, Callable[[Any, _Run], Iterator[Action]]] = {
     "read_body": _read_body,
     "respond": _respond,
     "raw": _raw,
+    "violate": _violate,
     "close": _nothing,
     "reset": _nothing,
     "hang": _nothing,

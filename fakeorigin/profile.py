@@ -24,7 +24,9 @@ from pydantic import (
     Discriminator,
     Field,
     PlainSerializer,
+    PrivateAttr,
     Tag,
+    ValidationError,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -430,6 +432,61 @@ class Raw(_Model):
         return base64.b64decode(self.base64 or "", validate=True)
 
 
+class Violate(_Model):
+    """Break one HTTP rule on purpose, chosen by its id in the violation catalogue.
+
+    ``fakeorigin catalogue`` (and docs/violations.md) lists every entry: the rule it breaks
+    (RFC section and quoted requirement), its parameters and defaults, the bytes it sends,
+    and what a conformant intermediary and client must do. The entry's other parameters sit
+    next to ``id``. A ``violate`` step ends the profile: the entry says how the connection
+    goes on (kept, closed, reset or left hanging).
+
+    Fields:
+        id: the catalogue id, e.g. ``content-length-too-long``.
+
+    ```yaml
+    - violate: {id: content-length-too-long, missing: 100}
+    ```
+    """
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    id: str
+    _parameters: Any = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _known_entry(self) -> Violate:
+        from fakeorigin.violations import CATALOGUE  # noqa: PLC0415 (the catalogue imports us)
+
+        entry = CATALOGUE.get(self.id)
+        if entry is None:
+            raise _error(
+                "unknown_violation",
+                "unknown violation {got}; see fakeorigin catalogue (known: {known})",
+                got=repr(self.id),
+                known=", ".join(CATALOGUE),
+            )
+        try:
+            self._parameters = entry.parameters.model_validate(self.model_extra or {})
+        except ValidationError as err:
+            problems = "; ".join(
+                ".".join(str(part) for part in detail["loc"]) + ": " + detail["msg"]
+                for detail in err.errors(include_url=False)
+            )
+            raise _error(
+                "violation_parameters",
+                "{id} parameters: {problems}",
+                id=self.id,
+                problems=problems,
+            ) from None
+        return self
+
+    @property
+    def parameters(self) -> Any:
+        """The entry's parameters, validated (defaults filled in)."""
+        return self._parameters
+
+
 class Close(_Model):
     """Flush what was written, then close the connection with a FIN.
 
@@ -514,6 +571,10 @@ class RawStep(_Step):
     raw: Raw
 
 
+class ViolateStep(_Step):
+    violate: Violate
+
+
 class CloseStep(_Step):
     close: Close
 
@@ -535,21 +596,22 @@ STEP_KINDS: dict[str, type[_Step]] = {
     "read_body": ReadBodyStep,
     "respond": RespondStep,
     "raw": RawStep,
+    "violate": ViolateStep,
     "close": CloseStep,
     "reset": ResetStep,
     "hang": HangStep,
 }
 #: Steps that may end a profile.
-FINAL_KINDS = frozenset({"respond", "raw", "close", "reset", "hang"})
-#: Steps after which nothing can happen on the connection.
-TERMINAL_KINDS = frozenset({"close", "reset", "hang"})
+FINAL_KINDS = frozenset({"respond", "raw", "violate", "close", "reset", "hang"})
+#: Steps after which nothing more can run.
+TERMINAL_KINDS = frozenset({"violate", "close", "reset", "hang"})
 
 
 def _sends_response(step: _Step) -> bool:
     """True for a step that puts a (1xx or final) response on the wire by itself."""
     if step.kind == "repeat":
         return any(_sends_response(inner) for inner in step.value.steps)
-    return step.kind in ("continue", "informational", "respond")
+    return step.kind in ("continue", "informational", "respond", "violate")
 
 
 def _step_tag(value: Any) -> str | None:
@@ -569,6 +631,7 @@ Step = Annotated[
     | Annotated[ReadBodyStep, Tag("read_body")]
     | Annotated[RespondStep, Tag("respond")]
     | Annotated[RawStep, Tag("raw")]
+    | Annotated[ViolateStep, Tag("violate")]
     | Annotated[CloseStep, Tag("close")]
     | Annotated[ResetStep, Tag("reset")]
     | Annotated[HangStep, Tag("hang")],

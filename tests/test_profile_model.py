@@ -36,13 +36,13 @@ BAD_STEPS = [
         "unknown-step",
         "  - teapot: {}\n" + RESPOND,
         "steps[0]: a step is a mapping with exactly one key, one of: continue, informational, "
-        "sleep, repeat, read_body, respond, raw, close, reset, hang (got {'teapot': {}})",
+        "sleep, repeat, read_body, respond, raw, violate, close, reset, hang (got {'teapot': {}})",
     ),
     (
         "two-keys",
         "  - {sleep: 1, close: {}}\n" + RESPOND,
         "steps[0]: a step is a mapping with exactly one key, one of: continue, informational, "
-        "sleep, repeat, read_body, respond, raw, close, reset, hang "
+        "sleep, repeat, read_body, respond, raw, violate, close, reset, hang "
         "(got {'sleep': 1, 'close': {}})",
     ),
     (
@@ -59,7 +59,7 @@ BAD_STEPS = [
         "no-final",
         "  - continue: {}\n  - sleep: 1\n",
         "steps: the last step is sleep: a profile must end with one of close, hang, raw, reset, "
-        "respond",
+        "respond, violate",
     ),
     (
         "after-close",
