@@ -165,7 +165,9 @@ def upload(tmp_path_factory: pytest.TempPathFactory) -> Upload:
 
 
 def test_bundled_profiles_are_all_covered() -> None:
-    assert sorted(load_profile_dir(bundled_profiles_dir())) == list(BUNDLED)
+    # violation-<id> profiles belong to the catalogue and are proven in test_violations.py.
+    bundled = load_profile_dir(bundled_profiles_dir())
+    assert sorted(name for name in bundled if not name.startswith("violation-")) == list(BUNDLED)
     source = Path(__file__).read_text(encoding="utf-8")
     untested = [name for name in BUNDLED if source.count(f'"{name}"') < 2]
     assert not untested, f"bundled profiles no test here selects: {untested}"
