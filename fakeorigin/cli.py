@@ -1,4 +1,4 @@
-"""The ``fakeorigin`` command: serve, check, profiles, schema.
+"""The ``fakeorigin`` command: serve, check, profiles, schema, catalogue.
 
 :func:`main` takes argv, the environment and the output streams and returns the exit code, so
 it is tested as a table of argv/env -> result. Exit codes: 0 ok, 1 invalid profiles or a
@@ -183,6 +183,8 @@ def _parser() -> _Parser:
         help="directory, repeatable; 'bundled' for the bundled ones (default)",
     )
     commands.add_parser("schema", help="print the profile JSON Schema")
+    catalogue = commands.add_parser("catalogue", help="list the deliberate HTTP violations")
+    catalogue.add_argument("--json", action="store_true", help="the whole catalogue as JSON")
     return parser
 
 
@@ -249,6 +251,12 @@ def main(argv: Sequence[str], env: Mapping[str, str], out: IO[str], err: IO[str]
             return _check(args.paths, out)
         if args.command == "profiles":
             return _list(args.profiles, out)
+        if args.command == "catalogue":
+            from fakeorigin.catalogue import catalogue_document, catalogue_table  # noqa: PLC0415
+
+            text = json.dumps(catalogue_document(), indent=2) + "\n"
+            out.write(text if args.json else catalogue_table())
+            return 0
         if args.command == "schema":
             schema = Profile.model_json_schema(by_alias=True)
             out.write(json.dumps(schema, indent=2) + "\n")

@@ -390,6 +390,13 @@ class ControlAPI:
         self.state.reset()
         return _no_content(request)
 
+    @app.route("/catalogue", methods=["GET"])
+    @endpoint()
+    def catalogue(self, request: IRequest) -> bytes:
+        from fakeorigin.catalogue import catalogue_document  # noqa: PLC0415
+
+        return _json(request, 200, catalogue_document())
+
     @app.route("/openapi.json", methods=["GET"])
     @endpoint()
     def openapi(self, request: IRequest) -> bytes:

@@ -155,6 +155,13 @@ OPERATIONS = (
         "Back to the start-up state: API profiles, rules and journal gone, active restored",
         {204: None},
     ),
+    Operation(
+        "GET",
+        "/catalogue",
+        "catalogue",
+        "The violation catalogue: every entry's rule, parameters, bytes and outcomes",
+        {200: None},
+    ),
     Operation("GET", "/openapi.json", "openapi", "This document", {200: None}),
 )
 

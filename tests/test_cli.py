@@ -170,3 +170,30 @@ def test_serve_with_unknown_active_profile_exits_2() -> None:
     code, _, err = run(["serve", "--profile", "nope"])
     assert code == 2
     assert "--profile: unknown profile 'nope'; known profiles: close-mid-body, default" in err
+
+
+def test_catalogue_lists_every_entry_with_its_rule() -> None:
+    from fakeorigin.violations import CATALOGUE  # noqa: PLC0415
+
+    code, out, _ = run(["catalogue"])
+    assert code == 0
+    rows = {line.split()[0]: line for line in out.splitlines()[1:] if line.strip()}
+    for entry in CATALOGUE.values():
+        assert entry.id in rows
+        assert entry.rule in rows[entry.id]
+    assert out.rstrip().endswith(f"{len(CATALOGUE)} entries")
+
+
+def test_catalogue_json_carries_rule_parameters_bytes_and_outcomes() -> None:
+    from fakeorigin.violations import CATALOGUE  # noqa: PLC0415
+
+    code, out, _ = run(["catalogue", "--json"])
+    document = json.loads(out)
+    assert code == 0
+    assert [e["id"] for e in document["entries"]] == list(CATALOGUE)
+    for entry in document["entries"]:
+        assert entry["rule"].startswith("RFC 91")
+        assert entry["requirement"] and entry["proxy"] and entry["client"]
+        assert entry["parameters"]["type"] == "object"
+        source = CATALOGUE[entry["id"]]
+        assert entry["example"]["text"].encode("latin-1") == source.example_bytes()
