@@ -193,7 +193,7 @@ def test_catalogue_json_carries_rule_parameters_bytes_and_outcomes() -> None:
     assert [e["id"] for e in document["entries"]] == list(CATALOGUE)
     for entry in document["entries"]:
         assert entry["rule"].startswith("RFC 91")
-        assert entry["requirement"] and entry["proxy"] and entry["client"]
+        assert all(entry[key] for key in ("requirement", "proxy", "client"))
         assert entry["parameters"]["type"] == "object"
         source = CATALOGUE[entry["id"]]
         assert entry["example"]["text"].encode("latin-1") == source.example_bytes()
