@@ -19,6 +19,7 @@ from twisted.web.client import ResponseNeverReceived
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from fakeorigin import __version__, control_api
+from fakeorigin.catalogue import catalogue_document
 from fakeorigin.journal import ExchangeRecord, Outcome
 from fakeorigin.loader import bundled_profiles_dir, load_profile_dir
 from fakeorigin.openapi import openapi_document
@@ -69,6 +70,7 @@ PROTECTED = [
     ("GET", "/journal/1"),
     ("GET", "/journal/wait?timeout=1"),
     ("POST", "/reset"),
+    ("GET", "/catalogue"),
     ("GET", "/openapi.json"),
 ]
 UNAUTHORIZED = {
@@ -902,6 +904,11 @@ def test_wrong_method_is_405_with_allow(
     assert reply.status == 405
     assert set((reply.header("allow") or "").split(", ")) == allowed
     assert reply.json() == error("method-not-allowed", MethodNotAllowed.description or "")
+
+
+def test_catalogue_is_served(control: MemoryControl) -> None:
+    reply = control.call("GET", "/catalogue")
+    assert (reply.status, reply.json()) == (200, catalogue_document())
 
 
 def test_openapi_document_is_served(control: MemoryControl) -> None:

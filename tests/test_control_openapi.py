@@ -351,6 +351,7 @@ SCENARIOS = [
     Scenario("journalWait", 400, "/journal/wait?count=0"),
     Scenario("journalWait", 408, "/journal/wait?timeout=1.5", advance_seconds=1.5),
     Scenario("reset", 204, "/reset", setup=add_records),
+    Scenario("catalogue", 200, "/catalogue"),
     Scenario("openapi", 200, "/openapi.json"),
 ]
 
