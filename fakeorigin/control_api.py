@@ -25,6 +25,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
+from twisted.web.resource import IResource, Resource
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from fakeorigin import __version__
@@ -114,7 +115,9 @@ def endpoint(*, public: bool = False) -> Callable[[Handler], Route]:
                     raise  # the client left: Klein cancelled the request
                 except Exception:
                     log.failure(
-                        "control API: {method} {uri} failed", method=request.method, uri=request.uri
+                        "control API: {method} {uri} failed",
+                        method=request.method.decode("latin-1"),
+                        uri=request.uri.decode("latin-1"),
                     )
                     body = ErrorBody(error="internal-error", message="see the server log")
                     return _json(request, 500, body)
@@ -126,6 +129,29 @@ def endpoint(*, public: bool = False) -> Callable[[Handler], Route]:
     return decorate
 
 
+class _Utf8Path(Resource):
+    """Answers a path that is not UTF-8 in the error shape (Klein would answer text/html)."""
+
+    isLeaf = True  # noqa: N815 (twisted.web's name)
+
+    def __init__(self, inner: IResource) -> None:
+        super().__init__()
+        self._inner = inner
+
+    def render(self, request: IRequest) -> bytes:
+        try:
+            b"/".join(request.postpath).decode("utf-8")  # what Klein routes on
+        except UnicodeDecodeError:
+            body = ErrorBody(error="malformed-path", message="the path is not UTF-8")
+            return _json(request, 400, body)
+        return self._inner.render(request)  # type: ignore[no-any-return]
+
+
+class _App(Klein):
+    def resource(self) -> _Utf8Path:  # type: ignore[override]
+        return _Utf8Path(super().resource())
+
+
 class ControlAPI:
     """The control API over one :class:`OriginState`.
 
@@ -133,7 +159,10 @@ class ControlAPI:
         origin_urls: the origin's bound URLs, for ``/health`` (filled in once listening).
     """
 
-    app = Klein()
+    app = _App()
+    # werkzeug would redirect /profiles//x to /profiles/x (308), and http_error would drop the
+    # Location: a doubled slash is simply not a route.
+    app.url_map.merge_slashes = False
 
     def __init__(
         self,
@@ -192,6 +221,9 @@ class ControlAPI:
             raise ApiError(400, f"malformed-{kind}", f"not UTF-8 text: {err}") from None
         except RecursionError:
             raise ApiError(400, "malformed-input", "nested too deeply") from None
+        except ValueError as err:  # an integer longer than sys.get_int_max_str_digits()
+            kind = "json" if media in _JSON_TYPES else "yaml"
+            raise ApiError(400, f"malformed-{kind}", f"not {kind.upper()}: {err}") from None
         raise ApiError(
             415,
             "unsupported-media-type",

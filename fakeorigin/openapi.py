@@ -181,7 +181,9 @@ _STATUS_TEXT = {
 }
 
 
-def _schemas() -> dict[str, Any]:
+@functools.cache
+def _components() -> tuple[dict[str, Any], dict[Any, dict[str, Any]]]:
+    """The component schemas, and the reference to each (model, mode)."""
     models: set[type[BaseModel]] = {Profile, ErrorBody, JournalEntry}
     for operation in OPERATIONS:
         models.update(m for m in operation.responses.values() if m is not None)
@@ -191,12 +193,17 @@ def _schemas() -> dict[str, Any]:
         (model, "serialization") for model in sorted(models, key=lambda m: m.__name__)
     ]
     inputs += [(model, "validation") for model in (Profile, RuleIn, Active)]
-    _, document = models_json_schema(inputs, ref_template=_REF)
-    return dict(document.get("$defs", {}))
+    refs, document = models_json_schema(inputs, ref_template=_REF)
+    schemas = dict(document.get("$defs", {}))
+    # Profile in validation mode is PUT /profiles/{name}'s body, whose name comes from the path.
+    body = schemas[refs[(Profile, "validation")]["$ref"].rpartition("/")[2]]
+    body["required"] = [name for name in body["required"] if name != "name"]
+    return schemas, dict(refs)
 
 
-def _ref(model: type[BaseModel]) -> dict[str, str]:
-    return {"$ref": _REF.format(model=model.__name__)}
+def _ref(model: type[BaseModel], mode: JsonSchemaMode = "serialization") -> dict[str, str]:
+    """The reference to ``model``'s schema for responses or, with ``validation``, bodies."""
+    return dict(_components()[1][(model, mode)])
 
 
 def _parameters(operation: Operation) -> list[dict[str, Any]]:
@@ -241,7 +248,7 @@ def _operation(operation: Operation) -> dict[str, Any]:
     if operation.public:
         document["security"] = []
     if operation.body is not None:
-        schema = _ref(operation.body)
+        schema = _ref(operation.body, "validation")
         content = {"application/json": {"schema": schema}}
         if operation.body is Profile:
             content["application/yaml"] = {"schema": schema}
@@ -265,7 +272,7 @@ def openapi_document() -> dict[str, Any]:
         },
         "paths": paths,
         "components": {
-            "schemas": _schemas(),
+            "schemas": _components()[0],
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "security": [{"bearer": []}],

@@ -1024,11 +1024,6 @@ def test_a_body_nested_too_deeply_is_400(control: MemoryControl, content_type: s
     assert reply.json() == error("malformed-input", "nested too deeply")
 
 
-@pytest.mark.xfail(
-    reason="bug: json.loads and yaml.safe_load raise ValueError (not JSONDecodeError or "
-    "YAMLError) for an integer of more than 4300 digits (sys.get_int_max_str_digits): 500",
-    strict=True,
-)
 @pytest.mark.parametrize(
     ("body", "content_type"),
     [
@@ -1046,21 +1041,12 @@ def test_an_integer_too_long_to_convert_is_400(
     assert reply.json()["error"] in {"malformed-json", "malformed-yaml", "malformed-input"}
 
 
-@pytest.mark.xfail(
-    reason="bug: werkzeug's merge_slashes answers /profiles//x with a 308 RequestRedirect; "
-    "http_error turns it into a 308 without Location",
-    strict=True,
-)
 def test_doubled_slash_is_404_in_the_error_shape(control: MemoryControl) -> None:
     reply = control.call("GET", "/profiles//default")
     assert reply.status == 404
     assert reply.json()["error"] == "not-found"
 
 
-@pytest.mark.xfail(
-    reason="bug: Klein answers a path that is not UTF-8 itself: 400 text/html, not the error shape",
-    strict=True,
-)
 def test_non_utf8_path_is_answered_in_the_error_shape(control: MemoryControl) -> None:
     reply = control.call("GET", "/profiles/%ff")
     assert reply.header("content-type") == "application/json"
@@ -1068,10 +1054,6 @@ def test_non_utf8_path_is_answered_in_the_error_shape(control: MemoryControl) ->
     assert set(reply.json()) == {"error", "message", "details"}
 
 
-@pytest.mark.xfail(
-    reason="bug: the 500 log line formats method and URI as bytes reprs (b'POST' b'/reset')",
-    strict=True,
-)
 def test_the_500_log_line_names_method_and_path_as_text(
     control: MemoryControl, logged: list[LogEvent], monkeypatch: pytest.MonkeyPatch
 ) -> None:

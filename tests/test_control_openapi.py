@@ -142,11 +142,6 @@ def test_component_schema_is_valid_json_schema_2020_12(name: str) -> None:
     jsonschema_rs.meta.validate(DOCUMENT["components"]["schemas"][name])
 
 
-@pytest.mark.xfail(
-    reason="bug: operations refer to #/components/schemas/Profile, but the components hold "
-    "Profile-Input and Profile-Output (Profile is in both modes with different schemas)",
-    strict=True,
-)
 def test_every_ref_resolves() -> None:
     dangling = sorted({ref for ref in refs(DOCUMENT) if not _resolves(ref)})
     assert dangling == []
@@ -280,24 +275,13 @@ def _dumps(value: Any) -> bytes:
     return json.dumps(value).encode("utf-8")
 
 
-PROFILE_REF_BUG = pytest.mark.xfail(
-    reason="bug: #/components/schemas/Profile does not exist (see test_every_ref_resolves)",
-    raises=KeyError,
-    strict=True,
-)
-NAME_REQUIRED_BUG = pytest.mark.xfail(
-    reason="bug: the Profile reference dangles, and once it resolves, the documented PUT body "
-    "requires name, which the path supplies (see test_the_put_body_does_not_require_name)",
-    raises=(KeyError, AssertionError),
-    strict=True,
-)
 TOO_LARGE = b"{" + b" " * MAX_BODY_BYTES + b"}"
 EARLY_HINTS_YAML = (bundled_profiles_dir() / "early-hints.yaml").read_bytes()
 
 SCENARIOS = [
     Scenario("health", 200, "/health"),
     Scenario("listProfiles", 200, "/profiles", setup=put_mine),
-    Scenario("getProfile", 200, "/profiles/early-hints", marks=(PROFILE_REF_BUG,)),
+    Scenario("getProfile", 200, "/profiles/early-hints"),
     Scenario("getProfile", 404, "/profiles/nope"),
     Scenario(
         "putProfile",
@@ -306,18 +290,8 @@ SCENARIOS = [
         _dumps(
             {"steps": [{"informational": {"status": 103, "headers": {"a": "1"}}}, {"hang": {}}]}
         ),
-        marks=(PROFILE_REF_BUG,),
-        request_marks=(NAME_REQUIRED_BUG,),
     ),
-    Scenario(
-        "putProfile",
-        200,
-        "/profiles/early-hints",
-        EARLY_HINTS_YAML,
-        "application/yaml",
-        marks=(PROFILE_REF_BUG,),
-        request_marks=(PROFILE_REF_BUG,),
-    ),
+    Scenario("putProfile", 200, "/profiles/early-hints", EARLY_HINTS_YAML, "application/yaml"),
     Scenario("putProfile", 400, "/profiles/mine", _dumps({"steps": []})),
     Scenario("putProfile", 413, "/profiles/mine", TOO_LARGE),
     Scenario("putProfile", 415, "/profiles/mine", b"steps: []", "text/plain"),
@@ -412,7 +386,6 @@ def test_the_documented_request_schema_accepts_what_the_app_accepts(scenario: Sc
     assert errors == []
 
 
-@pytest.mark.xfail(reason=PROFILE_REF_BUG.kwargs["reason"], raises=KeyError, strict=True)
 @pytest.mark.parametrize(
     "path", sorted(bundled_profiles_dir().glob("*.yaml")), ids=lambda p: p.stem
 )
@@ -423,11 +396,6 @@ def test_the_documented_profile_schema_accepts_every_bundled_profile(path: Path)
     assert errors == []
 
 
-@pytest.mark.xfail(
-    reason="bug: the documented PUT /profiles/{name} body requires name, which the path "
-    "supplies (a body without it is created: 201)",
-    strict=True,
-)
 def test_the_put_body_does_not_require_name() -> None:
     _, _, operation = operation_by_id("putProfile")
     schema = component(operation["requestBody"]["content"]["application/json"]["schema"]["$ref"])
