@@ -15,6 +15,8 @@ from pydantic_core import PydanticCustomError
 from fakeorigin.journal import ExchangeRecord, Journal, Outcome
 from fakeorigin.state import Rule
 
+#: RFC 9110 section 5.6.2: token = 1*tchar.
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 #: Most entries one GET /journal returns.
 MAX_JOURNAL_LIMIT = 10_000
 #: Longest a GET /journal/wait may hold the request, in seconds.
@@ -84,6 +86,39 @@ class RuleMatch(_In):
     headers: dict[str, str] = Field(
         default_factory=dict, description="name (any case) -> exact value"
     )
+
+    @field_validator("method")
+    @classmethod
+    def _method_is_a_token(cls, method: str | None) -> str | None:
+        if method is not None and not _TOKEN.fullmatch(method):
+            raise PydanticCustomError(
+                "token",
+                "a method is a token (RFC 9110 section 9.1), got {method}",
+                {"method": repr(method)},
+            )
+        return method
+
+    @field_validator("headers")
+    @classmethod
+    def _headers_fit_the_wire(cls, headers: dict[str, str]) -> dict[str, str]:
+        # Rule.matches compares them with the request's bytes as latin-1: what cannot be on
+        # the wire would fail there, on the origin's request path.
+        for name, value in headers.items():
+            if not _TOKEN.fullmatch(name):
+                raise PydanticCustomError(
+                    "token",
+                    "a field name is a token (RFC 9110 section 5.1), got {name}",
+                    {"name": repr(name)},
+                )
+            try:
+                value.encode("latin-1")
+            except UnicodeEncodeError:
+                raise PydanticCustomError(
+                    "latin1",
+                    "field {name}: a field value is latin-1 text, got {value}",
+                    {"name": repr(name), "value": repr(value)},
+                ) from None
+        return headers
 
     @field_validator("path_regex")
     @classmethod

@@ -480,17 +480,11 @@ def test_a_path_that_is_not_utf8_gets_the_error_shape(served: Served) -> None:
     assert set(answered.json()) == {"error", "message", "details"}
 
 
-# -- bugs found here (strict xfail: a fix makes them pass, and the mark must go) -------------------
+# -- regressions of bugs found here --------------------------------------------------------
 
 _NOT_LATIN_1 = "\u0100"
 
 
-@pytest.mark.xfail(
-    reason="bug: POST /rules accepts a method or header outside latin-1; from then on every "
-    "origin request that reaches the rules crashes in Rule.matches (UnicodeEncodeError) and "
-    "gets no response at all",
-    strict=True,
-)
 @pytest.mark.parametrize(
     "match",
     [
