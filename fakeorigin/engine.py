@@ -15,11 +15,21 @@ Actions (imperatives; the caller owns the socket and the clock):
 - :class:`Wait`: resume after this many seconds (never negative).
 - :class:`AwaitBody`: resume once the request body is complete.
 - :class:`End`: the exchange is over: keep the connection for the next request, close it,
-  reset it, or leave it hanging. Always the last action.
+  reset it, or leave it hanging. The last action, unless :class:`HandOff` is.
+- :class:`HandOff`: the request is a WebSocket opening handshake: hand the connection to
+  autobahn. Always the last action.
+
+A WebSocket session is a second generator, :func:`run_session`: it yields session actions
+(send a message, send a ping, await the client's next message, wait, close) and is resumed
+with the message it awaited (or None after a timeout), so an ``echo`` and a ``script`` are
+decided here too, and the protocol only carries them out.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import json
 import random
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -28,16 +38,38 @@ from email.utils import formatdate
 from typing import Any, Protocol
 
 from fakeorigin import __version__
-from fakeorigin.actions import Action, AwaitBody, End, Ending, Note, Wait, Write
+from fakeorigin.actions import (
+    Action,
+    AwaitBody,
+    AwaitMessage,
+    CloseSession,
+    End,
+    Ending,
+    HandOff,
+    Message,
+    Note,
+    SendMessage,
+    SendPing,
+    SessionAction,
+    Wait,
+    Write,
+)
 from fakeorigin.journal import BodyRecord, Event
 from fakeorigin.profile import (
+    MAX_CLOSE_REASON_BYTES,
+    RAW_HANDSHAKES,
     Informational,
     Profile,
     Raw,
     Repeat,
     Respond,
+    ScriptClose,
+    ScriptPing,
+    ScriptReceive,
+    ScriptSend,
     Step,
     Violate,
+    WebSocket,
 )
 from fakeorigin.violations import CATALOGUE, Context
 from fakeorigin.wire import (
@@ -56,12 +88,16 @@ __all__ = [
     "End",
     "Ending",
     "ExchangeView",
+    "HandOff",
     "Note",
     "Wait",
     "Write",
     "echo_document",
     "error_response",
+    "handshake_problem",
     "run_exchange",
+    "run_session",
+    "websocket_accept",
 ]
 
 SERVER_HEADER = b"fakeorigin/" + __version__.encode("ascii")
@@ -107,6 +143,8 @@ def run_exchange(
     run = _Run(view, rng)
     yield from _steps(profile.steps, run)
     last = profile.steps[-1]
+    if last.kind == "websocket":
+        return  # it ended the exchange itself: refused, handed off, or broken on purpose
     ending = _TERMINAL_ENDINGS.get(last.kind)
     if last.kind == "violate":
         ending = CATALOGUE[last.value.id].ending
@@ -216,7 +254,7 @@ def _respond(spec: Respond, run: _Run) -> Iterator[Action]:
     headers = list(spec.headers)
     if spec.echo and not has_header(headers, b"content-type"):
         headers.append((b"Content-Type", b"application/json"))
-    headers.extend(_generated_headers(spec, run.view.wall_clock(), headers))
+    headers.extend(_generated_headers(spec.omit, run.view.wall_clock(), headers))
     if spec.status not in (204, 304):
         if chunked:
             headers.append((b"Transfer-Encoding", b"chunked"))
@@ -234,11 +272,11 @@ def _respond(spec: Respond, run: _Run) -> Iterator[Action]:
     yield Note(Event.RESPONSE_COMPLETE, spec.status)
 
 
-def _generated_headers(spec: Respond, now: float, given: list[Header]) -> list[Header]:
+def _generated_headers(omit: Sequence[str], now: float, given: Sequence[Header]) -> list[Header]:
     out = []
-    if "date" not in spec.omit and not has_header(given, b"date"):
+    if "date" not in omit and not has_header(given, b"date"):
         out.append((b"Date", formatdate(now, usegmt=True).encode("ascii")))
-    if "server" not in spec.omit and not has_header(given, b"server"):
+    if "server" not in omit and not has_header(given, b"server"):
         out.append((b"Server", SERVER_HEADER))
     return out
 
@@ -269,6 +307,272 @@ def _nothing(_spec: object, _run: _Run) -> Iterator[Action]:
     return iter(())
 
 
+# -- WebSocket ----------------------------------------------------------------------------
+
+#: RFC 6455 section 1.3: the GUID a server appends to Sec-WebSocket-Key.
+_WEBSOCKET_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#: A key whose accept value is sent by ``bad-accept`` (the client's key never is).
+WRONG_KEY = b"AAAAAAAAAAAAAAAAAAAAAA=="
+#: What ``http-after-101`` sends where the first WebSocket frame belongs.
+HTTP_AFTER_101 = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 36\r\n\r\n"
+    b"this is HTTP, not a WebSocket frame\n"
+)
+
+#: Each broken handshake and the rule it breaks, for the journal.
+BROKEN_HANDSHAKES = {
+    "bad-accept": "a wrong Sec-WebSocket-Accept (breaks RFC 6455 section 4.2.2)",
+    "missing-upgrade-header": "a 101 without Upgrade (breaks RFC 9110 section 7.8 and "
+    "RFC 6455 section 4.2.2)",
+    "status-200": "200 instead of 101 (breaks RFC 6455 section 4.2.2)",
+    "close-after-101": "a FIN right after the 101, no Close frame (breaks RFC 6455 section 7.1.2)",
+    "http-after-101": "an HTTP response after the 101 (breaks RFC 9110 section 7.8)",
+    "unsolicited-101": "a 101 the request did not ask for (breaks RFC 9110 section 7.8)",
+}
+
+
+def websocket_accept(key: bytes) -> bytes:
+    """Sec-WebSocket-Accept for ``key``: base64 of the SHA-1 of the key and the GUID (RFC 6455
+    section 4.2.2)."""
+    return base64.b64encode(hashlib.sha1(key.strip() + _WEBSOCKET_GUID).digest())
+
+
+def _list_values(request: RequestHead, name: bytes) -> list[bytes]:
+    """The members of a comma-separated list field, in order, across repeated lines."""
+    return [
+        part.strip() for value in request.values(name) for part in value.split(b",") if part.strip()
+    ]
+
+
+def offered_subprotocols(request: RequestHead) -> tuple[str, ...]:
+    """The client's Sec-WebSocket-Protocol list, in its order."""
+    return tuple(p.decode("latin-1") for p in _list_values(request, b"sec-websocket-protocol"))
+
+
+def _valid_key(key: bytes) -> bool:
+    try:
+        return len(base64.b64decode(key.strip(), validate=True)) == 16
+    except binascii.Error:
+        return False
+
+
+#: RFC 6455 section 4.2.2: a server that does not speak the client's version answers 426 with
+#: the versions it does speak; a request that is no upgrade at all gets the same (RFC 9110
+#: section 15.5.22: a 426 names the protocol in Upgrade).
+_UPGRADE_REQUIRED = 426
+
+
+def handshake_problem(request: RequestHead) -> tuple[int, str] | None:
+    """Why ``request`` is not a WebSocket opening handshake (RFC 6455 section 4.1), as the
+    status to refuse it with (426 or 400) and the reason; None when it is one."""
+    if b"websocket" not in {t.lower() for t in _list_values(request, b"upgrade")} or (
+        b"upgrade" not in {t.lower() for t in _list_values(request, b"connection")}
+    ):
+        return _UPGRADE_REQUIRED, (
+            "this resource speaks WebSocket: send an opening handshake with "
+            "Upgrade: websocket and Connection: Upgrade (RFC 6455 section 4.1)"
+        )
+    versions = request.values(b"sec-websocket-version")
+    if [v.strip() for v in versions] != [b"13"]:
+        got = b", ".join(versions).decode("latin-1") or "none"
+        return _UPGRADE_REQUIRED, (
+            f"Sec-WebSocket-Version must be 13 (got {got}) (RFC 6455 section 4.2.2)"
+        )
+    if request.method != b"GET":
+        return 400, "a WebSocket opening handshake is a GET (RFC 6455 section 4.1)"
+    if request.http_version != b"1.1":
+        return 400, "a WebSocket opening handshake needs HTTP/1.1 (RFC 6455 section 4.1)"
+    keys = request.values(b"sec-websocket-key")
+    if len(keys) != 1 or not _valid_key(keys[0]):
+        return 400, (
+            "a WebSocket opening handshake has one Sec-WebSocket-Key: 16 bytes in base64 "
+            "(RFC 6455 section 4.1)"
+        )
+    offered = offered_subprotocols(request)
+    if len(set(offered)) != len(offered):
+        return 400, "Sec-WebSocket-Protocol offers a subprotocol twice (RFC 6455 section 4.1)"
+    return None
+
+
+def _websocket(spec: WebSocket, run: _Run) -> Iterator[Action]:
+    """Refuse a request that is no opening handshake, else upgrade (or break it on purpose)."""
+    request = run.view.request
+    if spec.handshake == "unsolicited-101":
+        yield Note(Event.WEBSOCKET_BROKEN_HANDSHAKE, None, _broken(spec.handshake))
+        head = response_head(101, None, _upgrade_headers(spec, None, None))
+        yield Write(head, Event.UPGRADE_SENT, 101)
+        yield End(Ending.CLOSE)
+        return
+    problem = handshake_problem(request)
+    offered = offered_subprotocols(request)
+    chosen = next((name for name in offered if name in spec.subprotocols), None)
+    if problem is None and spec.require_subprotocol and chosen is None:
+        problem = (
+            400,
+            (
+                f"this resource needs one of the subprotocols {', '.join(spec.subprotocols)} "
+                f"(offered: {', '.join(offered) or 'none'})"
+            ),
+        )
+    if problem is not None:
+        yield from _refuse_handshake(*problem, run)
+        return
+    if not run.view.body.complete:
+        yield AwaitBody()  # what follows the body is WebSocket frames
+    if spec.handshake != "conformant":
+        yield Note(Event.WEBSOCKET_BROKEN_HANDSHAKE, None, _broken(spec.handshake))
+    if spec.handshake in RAW_HANDSHAKES:
+        key = request.first(b"sec-websocket-key") or b""
+        yield from _RAW_HANDSHAKES[spec.handshake](_upgrade_headers(spec, key, chosen), run)
+        yield End(Ending.CLOSE)
+        return
+    yield HandOff(spec, chosen, offered)
+
+
+def _broken(handshake: str) -> str:
+    return f"{handshake}: {BROKEN_HANDSHAKES[handshake]}"
+
+
+def _upgrade_headers(spec: WebSocket, key: bytes | None, chosen: str | None) -> list[Header]:
+    """A 101's header fields in the order autobahn sends them (``Server`` and ``headers`` go
+    where autobahn puts the extra headers fakeorigin gives it)."""
+    headers = [(b"Upgrade", b"websocket"), (b"Connection", b"Upgrade")]
+    if not has_header(spec.headers, b"server"):
+        headers.append((b"Server", SERVER_HEADER))
+    headers.extend(spec.headers)
+    if chosen is not None:
+        headers.append((b"Sec-WebSocket-Protocol", chosen.encode("latin-1")))
+    if key is not None:
+        headers.append((b"Sec-WebSocket-Accept", websocket_accept(key)))
+    return headers
+
+
+def _without_upgrade(headers: list[Header], _run: _Run) -> Iterator[Action]:
+    kept = [(name, value) for name, value in headers if name != b"Upgrade"]
+    yield Write(response_head(101, None, kept), Event.UPGRADE_SENT, 101)
+
+
+def _status_200(headers: list[Header], run: _Run) -> Iterator[Action]:
+    date = (b"Date", formatdate(run.view.wall_clock(), usegmt=True).encode("ascii"))
+    head = response_head(200, None, [*headers, date, (b"Content-Length", b"0")])
+    yield Write(head, Event.RESPONSE_STARTED, 200)
+
+
+def _upgrade_only(headers: list[Header], _run: _Run) -> Iterator[Action]:
+    yield Write(response_head(101, None, headers), Event.UPGRADE_SENT, 101)
+
+
+def _http_after_101(headers: list[Header], run: _Run) -> Iterator[Action]:
+    yield from _upgrade_only(headers, run)
+    yield Write(HTTP_AFTER_101, Event.RESPONSE_STARTED, 200, "after the 101")
+
+
+#: The broken handshakes that write their own bytes (no autobahn session), by name.
+_RAW_HANDSHAKES: dict[str, Callable[[list[Header], _Run], Iterator[Action]]] = {
+    "missing-upgrade-header": _without_upgrade,
+    "status-200": _status_200,
+    "close-after-101": _upgrade_only,
+    "http-after-101": _http_after_101,
+}
+
+
+def _refuse_handshake(status: int, text: str, run: _Run) -> Iterator[Action]:
+    """An ordinary final response: the connection is kept when the request allows it."""
+    request, body = run.view.request, run.view.body
+    content = (text + "\n").encode("utf-8")
+    closing = request.wants_close or not body.complete
+    connection = [b"Upgrade"] if status == _UPGRADE_REQUIRED else []
+    connection += [b"close"] if closing else []
+    headers: list[Header] = []
+    if status == _UPGRADE_REQUIRED:
+        headers += [(b"Upgrade", b"websocket"), (b"Sec-WebSocket-Version", b"13")]
+    if connection:
+        headers.append((b"Connection", b", ".join(connection)))
+    headers.append((b"Content-Type", b"text/plain; charset=utf-8"))
+    headers.extend(_generated_headers((), run.view.wall_clock(), headers))
+    headers.append((b"Content-Length", b"%d" % len(content)))
+    head = response_head(status, None, headers)
+    yield Write(head if request.is_head else head + content, Event.RESPONSE_STARTED, status, text)
+    yield End(Ending.CLOSE if closing else Ending.KEEP_ALIVE)
+
+
+Session = Generator[SessionAction, Message | None, bool]
+
+
+def run_session(spec: WebSocket) -> Generator[SessionAction, Message | None, None]:
+    """The actions of a WebSocket session after the 101; resume it with ``send(message)``
+    after an :class:`AwaitMessage` (None when it timed out), else with ``send(None)``.
+
+    ``echo`` awaits and returns every message for ever (the client, ``close_after`` or
+    ``--max-duration`` ends it); a ``script`` runs its actions and closes with 1000 unless
+    one of them closed first.
+    """
+    if spec.mode == "echo":
+        while True:
+            message = yield AwaitMessage(None)
+            if message is not None:
+                yield SendMessage(message)
+    for action in spec.script:
+        handler = _SCRIPT_HANDLERS[action.kind]
+        if (yield from handler(getattr(action, action.kind))):
+            return
+    yield CloseSession(1000, "")
+
+
+def _send(spec: ScriptSend) -> Session:
+    data, binary = spec.payload()
+    yield SendMessage(Message(data, binary))
+    return False
+
+
+def _describe(data: bytes, binary: bool) -> str:
+    if binary:
+        return f"a binary message of {len(data)} bytes"
+    text = data.decode("utf-8", "replace")
+    return f"the text {text[:40]!r}" + ("..." if len(text) > 40 else "")
+
+
+def _receive(spec: ScriptReceive) -> Session:
+    message = yield AwaitMessage(spec.timeout)
+    expected = spec.expected()
+    if message is None:
+        why = f"no message within {spec.timeout} s"
+    elif expected is None or (message.data, message.binary) == expected:
+        return False
+    else:
+        why = f"expected {_describe(*expected)}, got {_describe(message.data, message.binary)}"
+    yield Note(Event.WEBSOCKET_MISMATCH, None, why)
+    reason = why.encode("utf-8")[:MAX_CLOSE_REASON_BYTES].decode("utf-8", "ignore")
+    yield CloseSession(1008, reason)  # RFC 6455 section 7.4.1: policy violation
+    return True
+
+
+def _script_sleep(seconds: float) -> Session:
+    yield Wait(seconds)
+    return False
+
+
+def _ping(spec: ScriptPing) -> Session:
+    yield SendPing(spec.text.encode("utf-8"))
+    return False
+
+
+def _close(spec: ScriptClose) -> Session:
+    yield CloseSession(spec.code, spec.reason)
+    return True
+
+
+#: One handler per script action (the keys of :class:`fakeorigin.profile.ScriptAction`);
+#: each returns True when it ended the session.
+_SCRIPT_HANDLERS: dict[str, Callable[[Any], Session]] = {
+    "send": _send,
+    "receive": _receive,
+    "sleep": _script_sleep,
+    "ping": _ping,
+    "close": _close,
+}
+
+
 #: One handler per step kind (the same keys as :data:`fakeorigin.profile.STEP_KINDS`).
 _HANDLERS: dict[str, Callable[[Any, _Run], Iterator[Action]]] = {
     "continue": _continue,
@@ -282,6 +586,7 @@ _HANDLERS: dict[str, Callable[[Any, _Run], Iterator[Action]]] = {
     "close": _nothing,
     "reset": _nothing,
     "hang": _nothing,
+    "websocket": _websocket,
 }
 
 

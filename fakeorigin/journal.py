@@ -16,7 +16,7 @@ import hashlib
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from typing import Any
 
 from fakeorigin.wire import Header
@@ -25,6 +25,10 @@ from fakeorigin.wire import Header
 BODY_HEAD_BYTES = 1024
 #: How much of a malformed request the journal keeps.
 RAW_REQUEST_BYTES = 4096
+#: How much of each WebSocket message the journal keeps.
+MESSAGE_HEAD_BYTES = 256
+#: How many WebSocket messages (and control frames) the journal keeps per connection.
+MAX_WEBSOCKET_MESSAGES = 1000
 
 
 class Event(StrEnum):
@@ -45,6 +49,12 @@ class Event(StrEnum):
     CLIENT_GONE = "client-gone"
     MAX_DURATION = "max-duration"
     BAD_REQUEST = "bad-request"
+    UPGRADE_SENT = "upgrade-sent"
+    WEBSOCKET_BROKEN_HANDSHAKE = "websocket-broken-handshake"
+    WEBSOCKET_CLOSE_SENT = "websocket-close-sent"
+    WEBSOCKET_CLOSE_RECEIVED = "websocket-close-received"
+    WEBSOCKET_MISMATCH = "websocket-mismatch"
+    WEBSOCKET_CLOSED = "websocket-closed"
 
 
 class Outcome(StrEnum):
@@ -59,6 +69,7 @@ class Outcome(StrEnum):
     MAX_DURATION = "max-duration"
     REFUSED = "refused"
     BAD_REQUEST = "bad-request"
+    UPGRADED = "upgraded"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +89,14 @@ class TimelineEntry:
         if self.detail is not None:
             out["detail"] = self.detail
         return out
+
+
+def _head_dict(head: bytes) -> dict[str, str]:
+    """The first bytes of a body or message, as base64 and as text (UTF-8, replaced)."""
+    return {
+        "head_base64": base64.b64encode(head).decode("ascii"),
+        "head_text": head.decode("utf-8", "replace"),
+    }
 
 
 @dataclass(slots=True)
@@ -108,8 +127,126 @@ class BodyRecord:
             "length": self.length,
             "complete": self.complete,
             "sha256": self.sha256,
-            "head_base64": base64.b64encode(self.head).decode("ascii"),
-            "head_text": self.head.decode("utf-8", "replace"),
+            **_head_dict(bytes(self.head)),
+        }
+
+
+class Opcode(IntEnum):
+    """WebSocket frame opcodes (RFC 6455 section 5.2); a message is logged by its first."""
+
+    TEXT = 1
+    BINARY = 2
+    CLOSE = 8
+    PING = 9
+    PONG = 10
+
+
+@dataclass(frozen=True, slots=True)
+class WebSocketMessage:
+    """One WebSocket message or control frame, sent or received.
+
+    Attributes:
+        seconds: since the 101 went out.
+        direction: ``sent`` or ``received``.
+        opcode: text, binary, ping, pong or close.
+        length: the payload length (after permessage-deflate decompression).
+        head: the first :data:`MESSAGE_HEAD_BYTES` bytes of the payload.
+    """
+
+    seconds: float
+    direction: str
+    opcode: Opcode
+    length: int
+    head: bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "t": round(self.seconds, 6),
+            "direction": self.direction,
+            "opcode": int(self.opcode),
+            "type": self.opcode.name.lower(),
+            "length": self.length,
+            **_head_dict(self.head),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class WebSocketClose:
+    """A Close frame: when (seconds since the 101), its code and reason (None when absent)."""
+
+    seconds: float
+    code: int | None
+    reason: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {"t": round(self.seconds, 6), "code": self.code, "reason": self.reason}
+
+
+@dataclass(slots=True)
+class WebSocketRecord:
+    """The WebSocket side of an exchange that was handed to autobahn.
+
+    Attributes:
+        handshake: ``conformant``, or the broken variant the profile asked for.
+        offered_subprotocols: Sec-WebSocket-Protocol of the request, in order.
+        subprotocol: the one chosen, or None.
+        offered_extensions: Sec-WebSocket-Extensions values of the request, as received.
+        extensions: Sec-WebSocket-Extensions of the 101 (accepted offers), or empty.
+        response_head: the 101 as sent (status line and header lines).
+        upgraded_at: when the 101 went out, in seconds since the request head.
+        messages: the first :data:`MAX_WEBSOCKET_MESSAGES` messages and control frames.
+        messages_dropped: how many more there were.
+        close_sent, close_received: the Close frame each side sent, if any.
+        clean: whether the closing handshake completed (None while the session runs).
+        unclean_reason: autobahn's reason when it did not.
+    """
+
+    handshake: str
+    offered_subprotocols: list[str]
+    subprotocol: str | None
+    offered_extensions: list[str]
+    extensions: list[str] = field(default_factory=list)
+    response_head: bytes | None = None
+    upgraded_at: float | None = None
+    messages: list[WebSocketMessage] = field(default_factory=list)
+    messages_dropped: int = 0
+    close_sent: WebSocketClose | None = None
+    close_received: WebSocketClose | None = None
+    clean: bool | None = None
+    unclean_reason: str | None = None
+
+    def log(self, seconds: float, direction: str, opcode: Opcode, payload: bytes) -> None:
+        """Add a message to the bounded log (count it as dropped when the log is full)."""
+        if len(self.messages) >= MAX_WEBSOCKET_MESSAGES:
+            self.messages_dropped += 1
+            return
+        message = WebSocketMessage(
+            seconds, direction, opcode, len(payload), bytes(payload[:MESSAGE_HEAD_BYTES])
+        )
+        self.messages.append(message)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, as the control API shows it (docs/journal.md)."""
+        return {
+            "handshake": self.handshake,
+            "offered_subprotocols": list(self.offered_subprotocols),
+            "subprotocol": self.subprotocol,
+            "offered_extensions": list(self.offered_extensions),
+            "extensions": list(self.extensions),
+            "response_head": None
+            if self.response_head is None
+            else self.response_head.decode("latin-1"),
+            "upgraded_at": None if self.upgraded_at is None else round(self.upgraded_at, 6),
+            "messages": [message.to_dict() for message in self.messages],
+            "messages_dropped": self.messages_dropped,
+            "close_sent": None if self.close_sent is None else self.close_sent.to_dict(),
+            "close_received": None
+            if self.close_received is None
+            else self.close_received.to_dict(),
+            "clean": self.clean,
+            "unclean_reason": self.unclean_reason,
         }
 
 
@@ -129,6 +266,8 @@ class ExchangeRecord:
         body_bytes_before_continue: request body bytes received when the 100 went out;
             None when no 100 was sent.
         raw_request: for a malformed request, the bytes received (first 4 KiB).
+        websocket: for an exchange handed to autobahn after a WebSocket opening handshake,
+            the handshake, the message log and the close; None otherwise.
     """
 
     id: int
@@ -148,6 +287,7 @@ class ExchangeRecord:
     outcome: Outcome = Outcome.RUNNING
     error: str | None = None
     raw_request: bytes | None = None
+    websocket: WebSocketRecord | None = None
 
     def note(
         self, seconds: float, event: Event, status: int | None = None, detail: str | None = None
@@ -189,6 +329,7 @@ class ExchangeRecord:
             "raw_request_base64": None
             if self.raw_request is None
             else base64.b64encode(self.raw_request).decode("ascii"),
+            "websocket": None if self.websocket is None else self.websocket.to_dict(),
         }
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import h11
+from autobahn.twisted.websocket import WebSocketServerFactory
 from twisted.internet.interfaces import (
     IAddress,
     IDelayedCall,
@@ -37,6 +38,7 @@ from fakeorigin.engine import (
     AwaitBody,
     End,
     Ending,
+    HandOff,
     Note,
     Wait,
     Write,
@@ -45,6 +47,7 @@ from fakeorigin.engine import (
 )
 from fakeorigin.journal import RAW_REQUEST_BYTES, BodyRecord, Event, ExchangeRecord, Outcome
 from fakeorigin.state import OriginState, UnknownProfileError
+from fakeorigin.websocket import WebSocketSession, autobahn_factory, replay_head
 from fakeorigin.wire import RequestHead, reason_phrase
 
 log = Logger()
@@ -86,11 +89,18 @@ class OriginFactory(ServerFactory):
         self.rng = rng or random.Random()
         self.connections: set[OriginProtocol] = set()
         self._next_connection_id = 1
+        self._websocket_factory: WebSocketServerFactory | None = None
 
     def buildProtocol(self, addr: IAddress | None) -> OriginProtocol:  # noqa: N802 (Twisted API)
         protocol = OriginProtocol(self, self._next_connection_id)
         self._next_connection_id += 1
         return protocol
+
+    def websocket_factory(self) -> WebSocketServerFactory:
+        """The autobahn factory of this origin's WebSocket sessions (made at the first one)."""
+        if self._websocket_factory is None:
+            self._websocket_factory = autobahn_factory(self.clock)
+        return self._websocket_factory
 
 
 @dataclass(slots=True, eq=False)
@@ -188,6 +198,7 @@ class OriginProtocol(Protocol):
         self._client = "unknown"
         self._wait_call: IDelayedCall | None = None
         self._deadline_call: IDelayedCall | None = None
+        self._websocket: WebSocketSession | None = None
 
     # -- Twisted's side -------------------------------------------------------------------
 
@@ -198,6 +209,9 @@ class OriginProtocol(Protocol):
         self.factory.connections.add(self)
 
     def dataReceived(self, data: bytes) -> None:  # noqa: N802 (Twisted API)
+        if self._websocket is not None:
+            self._websocket.protocol.dataReceived(data)
+            return
         exchange = self._exchange
         between = exchange is None or exchange.body.complete
         if between and len(self._raw) < RAW_REQUEST_BYTES:
@@ -216,6 +230,10 @@ class OriginProtocol(Protocol):
         by the FIN is a malformed request (h11 says so).
         """
         self._read_closed = True
+        if self._websocket is not None:
+            # autobahn knows no half-close: for it the connection ends here.
+            self.transport.loseConnection()  # type: ignore[union-attr]
+            return
         exchange = self._exchange
         if exchange is not None and not (exchange.finished and not exchange.hanging):
             exchange.note(Event.CLIENT_FIN)
@@ -226,6 +244,8 @@ class OriginProtocol(Protocol):
         """Our own half-close (a lingering close) is done; the drain goes on."""
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:  # noqa: N802 (Twisted API)
+        if self._websocket is not None:
+            self._websocket.protocol.connectionLost(reason)
         self._timers.cancel_all()
         self.factory.connections.discard(self)
         exchange = self._exchange
@@ -384,6 +404,9 @@ class OriginProtocol(Protocol):
                 elif isinstance(action, End):
                     self._end(exchange, action.ending)
                     return
+                elif isinstance(action, HandOff):
+                    self._hand_off(exchange, action)
+                    return
         except Exception:
             log.failure("fakeorigin: exchange {id} failed", id=exchange.record.id)
             exchange.record.error = "internal error: see the server log"
@@ -417,6 +440,30 @@ class OriginProtocol(Protocol):
             exchange.note(Event.CLOSE)
             self._conclude(exchange, Outcome.CLOSED)
             self._close(linger=not exchange.body.complete)
+
+    def _hand_off(self, exchange: _Exchange, hand_off: HandOff) -> None:
+        """Give the connection to autobahn: h11 reads no more, every byte goes to autobahn.
+
+        The request head is replayed from the RequestHead, then what h11 had buffered after
+        it (frames a client sent without waiting for the 101).
+        """
+        exchange.finished = True
+        buffered, _ = self._h11.trailing_data
+        session = WebSocketSession(
+            hand_off,
+            exchange.request,
+            exchange.record,
+            factory=self.factory.websocket_factory(),
+            timers=self._timers,
+            elapsed=exchange.elapsed,
+            on_end=lambda: self._websocket_ended(exchange),
+        )
+        self._websocket = session
+        session.start(self.transport, replay_head(exchange.request) + buffered)  # type: ignore[arg-type]
+
+    def _websocket_ended(self, exchange: _Exchange) -> None:
+        if exchange.record.outcome is Outcome.RUNNING:
+            self._conclude(exchange, Outcome.UPGRADED)
 
     def _next_request(self) -> None:
         """Let h11 move to the next request: it tracks our side only from what we tell it."""
@@ -482,6 +529,11 @@ class OriginProtocol(Protocol):
             return
         exchange.note(Event.MAX_DURATION, None, f"{self.factory.settings.max_duration_seconds} s")
         self._conclude(exchange, Outcome.MAX_DURATION)
+        if self._websocket is not None:
+            # RFC 6455 section 7.4.1: 1001, going away; the closing handshake timeout drops it.
+            if not self._websocket.close(1001, "max-duration"):
+                self.transport.loseConnection()  # type: ignore[union-attr]
+            return
         self._timers.cancel(self._wait_call)
         if exchange.actions is not None:
             exchange.actions.close()

@@ -21,6 +21,7 @@ from fakeorigin.engine import (
     AwaitBody,
     End,
     Ending,
+    HandOff,
     Note,
     Wait,
     Write,
@@ -106,7 +107,7 @@ def drive(
     view = make_view(request, body)
     taken: list[tuple[float, Action]] = []
     for action in run_exchange(made, view, rng or random.Random(0)):
-        assert not any(isinstance(a, End) for _, a in taken), "actions after End"
+        assert not any(isinstance(a, End | HandOff) for _, a in taken), "actions after End"
         taken.append((view.now, action))
         if isinstance(action, Wait):
             assert action.seconds >= 0, action
@@ -118,7 +119,7 @@ def drive(
             view.body.add(UPLOAD[view.body.length :])
             view.body.complete = True
     assert taken, "no actions at all"
-    assert isinstance(taken[-1][1], End), "the last action must be End"
+    assert isinstance(taken[-1][1], End | HandOff), "the last action must be End or HandOff"
     return taken
 
 
@@ -1322,6 +1323,307 @@ def test_terminal_steps(
     steps: list[dict[str, Any]], request_head: RequestHead, body: Body, expected: list[Action]
 ) -> None:
     assert actions(steps, request_head, body) == expected
+
+
+# -- websocket ---------------------------------------------------------------------------------
+
+#: RFC 6455 section 1.3's example key and the Sec-WebSocket-Accept it gives.
+WS_KEY = (b"Sec-WebSocket-Key", b"dGhlIHNhbXBsZSBub25jZQ==")
+WS_ACCEPT = b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+WS_HEADERS = (
+    HOST,
+    (b"Upgrade", b"websocket"),
+    (b"Connection", b"Upgrade"),
+    WS_KEY,
+    (b"Sec-WebSocket-Version", b"13"),
+)
+WS_GET = RequestHead(b"GET", b"/chat", b"1.1", WS_HEADERS)
+WS_OFFER = RequestHead(
+    b"GET", b"/chat", b"1.1", (*WS_HEADERS, (b"Sec-WebSocket-Protocol", b"x, chat.v1, chat.v2"))
+)
+WS_CHUNKED_UPPER = RequestHead(
+    b"GET",
+    b"/chat",
+    b"1.1",
+    (
+        HOST,
+        (b"upgrade", b"WebSocket"),
+        (b"connection", b"keep-alive, Upgrade"),
+        WS_KEY,
+        (b"sec-websocket-version", b"13"),
+    ),
+)
+WS_POST = RequestHead(b"POST", b"/chat", b"1.1", WS_HEADERS)
+WS_V8 = RequestHead(b"GET", b"/chat", b"1.1", (*WS_HEADERS[:-1], (b"Sec-WebSocket-Version", b"8")))
+WS_BAD_KEY = RequestHead(
+    b"GET", b"/chat", b"1.1", (*WS_HEADERS[:3], (b"Sec-WebSocket-Key", b"c2hvcnQ="), WS_HEADERS[4])
+)
+WS_NO_CONNECTION = RequestHead(b"GET", b"/chat", b"1.1", (HOST, (b"Upgrade", b"websocket")))
+WS_WITH_BODY = RequestHead(b"GET", b"/chat", b"1.1", (*WS_HEADERS, (b"Content-Length", b"5")))
+UPGRADE_REQUIRED = b"HTTP/1.1 426 Upgrade Required\r\n"
+NO_UPGRADE = (
+    "this resource speaks WebSocket: send an opening handshake with Upgrade: websocket and "
+    "Connection: Upgrade (RFC 6455 section 4.1)"
+)
+WS_101 = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+
+
+def ws_refusal(status: int, text: str, *connection: bytes) -> Write:
+    """fakeorigin's refusal of a request that is no (acceptable) opening handshake."""
+    content = text.encode() + b"\n"
+    lines = [
+        b"HTTP/1.1 426 Upgrade Required\r\n" if status == 426 else b"HTTP/1.1 400 Bad Request\r\n"
+    ]
+    if status == 426:
+        lines += [b"Upgrade: websocket\r\n", b"Sec-WebSocket-Version: 13\r\n"]
+    if connection:
+        lines.append(b"Connection: " + b", ".join(connection) + b"\r\n")
+    lines += [b"Content-Type: text/plain; charset=utf-8\r\n", DATE, SERVER]
+    lines.append(b"Content-Length: %d\r\n\r\n" % len(content))
+    return Write(b"".join(lines) + content, Event.RESPONSE_STARTED, status, text)
+
+
+def websocket(**fields: Any) -> dict[str, Any]:
+    return {"websocket": fields}
+
+
+def hand_off(chosen: str | None = None, offered: tuple[str, ...] = (), **fields: Any) -> HandOff:
+    return HandOff(profile(websocket(**fields)).steps[0].value, chosen, offered)
+
+
+def broken(detail: str) -> Note:
+    return Note(Event.WEBSOCKET_BROKEN_HANDSHAKE, None, detail)
+
+
+@pytest.mark.parametrize(
+    ("step", "request_head", "body", "expected"),
+    [
+        pytest.param(websocket(), WS_GET, EMPTY, [hand_off()], id="handshake"),
+        pytest.param(
+            websocket(), WS_CHUNKED_UPPER, EMPTY, [hand_off()], id="tokens in any case and list"
+        ),
+        pytest.param(
+            websocket(subprotocols=["chat.v2", "chat.v1"]),
+            WS_OFFER,
+            EMPTY,
+            [hand_off("chat.v1", ("x", "chat.v1", "chat.v2"), subprotocols=["chat.v2", "chat.v1"])],
+            id="the first subprotocol the client offers",
+        ),
+        pytest.param(
+            websocket(subprotocols=["other"]),
+            WS_OFFER,
+            EMPTY,
+            [hand_off(None, ("x", "chat.v1", "chat.v2"), subprotocols=["other"])],
+            id="no subprotocol in common",
+        ),
+        pytest.param(
+            websocket(), WS_WITH_BODY, NOTHING_YET, [AwaitBody(), hand_off()], id="body first"
+        ),
+        pytest.param(
+            websocket(), GET, EMPTY, [ws_refusal(426, NO_UPGRADE, b"Upgrade"), KEEP], id="plain GET"
+        ),
+        pytest.param(
+            websocket(),
+            GET_CLOSE,
+            EMPTY,
+            [ws_refusal(426, NO_UPGRADE, b"Upgrade", b"close"), CLOSE],
+            id="plain GET, Connection: close",
+        ),
+        pytest.param(
+            websocket(),
+            HEAD,
+            EMPTY,
+            [
+                Write(
+                    ws_refusal(426, NO_UPGRADE, b"Upgrade").data.partition(b"\r\n\r\n")[0]
+                    + b"\r\n\r\n",
+                    Event.RESPONSE_STARTED,
+                    426,
+                    NO_UPGRADE,
+                ),
+                KEEP,
+            ],
+            id="HEAD: no content",
+        ),
+        pytest.param(
+            websocket(),
+            WS_NO_CONNECTION,
+            EMPTY,
+            [ws_refusal(426, NO_UPGRADE, b"Upgrade"), KEEP],
+            id="Upgrade without Connection: Upgrade",
+        ),
+        pytest.param(
+            websocket(),
+            WS_V8,
+            EMPTY,
+            [
+                ws_refusal(
+                    426,
+                    "Sec-WebSocket-Version must be 13 (got 8) (RFC 6455 section 4.2.2)",
+                    b"Upgrade",
+                ),
+                KEEP,
+            ],
+            id="version 8",
+        ),
+        pytest.param(
+            websocket(),
+            WS_POST,
+            EMPTY,
+            [
+                ws_refusal(400, "a WebSocket opening handshake is a GET (RFC 6455 section 4.1)"),
+                KEEP,
+            ],
+            id="POST",
+        ),
+        pytest.param(
+            websocket(),
+            WS_BAD_KEY,
+            EMPTY,
+            [
+                ws_refusal(
+                    400,
+                    "a WebSocket opening handshake has one Sec-WebSocket-Key: 16 bytes in base64 "
+                    "(RFC 6455 section 4.1)",
+                ),
+                KEEP,
+            ],
+            id="short key",
+        ),
+        pytest.param(
+            websocket(subprotocols=["chat.v3"], require_subprotocol=True),
+            WS_OFFER,
+            EMPTY,
+            [
+                ws_refusal(
+                    400,
+                    "this resource needs one of the subprotocols chat.v3 "
+                    "(offered: x, chat.v1, chat.v2)",
+                ),
+                KEEP,
+            ],
+            id="require_subprotocol",
+        ),
+        pytest.param(
+            websocket(handshake="bad-accept"),
+            WS_GET,
+            EMPTY,
+            [
+                broken("bad-accept: a wrong Sec-WebSocket-Accept (breaks RFC 6455 section 4.2.2)"),
+                hand_off(handshake="bad-accept"),
+            ],
+            id="bad-accept",
+        ),
+        pytest.param(
+            websocket(handshake="missing-upgrade-header"),
+            WS_GET,
+            EMPTY,
+            [
+                broken(
+                    "missing-upgrade-header: a 101 without Upgrade (breaks RFC 9110 section 7.8 "
+                    "and RFC 6455 section 4.2.2)"
+                ),
+                Write(
+                    b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+                    + SERVER
+                    + WS_ACCEPT
+                    + b"\r\n",
+                    Event.UPGRADE_SENT,
+                    101,
+                ),
+                CLOSE,
+            ],
+            id="missing-upgrade-header",
+        ),
+        pytest.param(
+            websocket(handshake="status-200", headers={"X-Why": "test"}),
+            WS_GET,
+            EMPTY,
+            [
+                broken("status-200: 200 instead of 101 (breaks RFC 6455 section 4.2.2)"),
+                Write(
+                    b"HTTP/1.1 200 OK\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    + SERVER
+                    + b"X-Why: test\r\n"
+                    + WS_ACCEPT
+                    + DATE
+                    + b"Content-Length: 0\r\n\r\n",
+                    Event.RESPONSE_STARTED,
+                    200,
+                ),
+                CLOSE,
+            ],
+            id="status-200",
+        ),
+        pytest.param(
+            websocket(handshake="close-after-101", subprotocols=["chat.v2"]),
+            RequestHead(
+                b"GET", b"/", b"1.1", (*WS_HEADERS, (b"Sec-WebSocket-Protocol", b"chat.v2"))
+            ),
+            EMPTY,
+            [
+                broken(
+                    "close-after-101: a FIN right after the 101, no Close frame (breaks RFC 6455 "
+                    "section 7.1.2)"
+                ),
+                Write(
+                    WS_101 + SERVER + b"Sec-WebSocket-Protocol: chat.v2\r\n" + WS_ACCEPT + b"\r\n",
+                    Event.UPGRADE_SENT,
+                    101,
+                ),
+                CLOSE,
+            ],
+            id="close-after-101",
+        ),
+        pytest.param(
+            websocket(handshake="http-after-101", headers={"Server": "other"}),
+            WS_GET,
+            EMPTY,
+            [
+                broken(
+                    "http-after-101: an HTTP response after the 101 (breaks RFC 9110 section 7.8)"
+                ),
+                Write(WS_101 + b"Server: other\r\n" + WS_ACCEPT + b"\r\n", Event.UPGRADE_SENT, 101),
+                Write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 36\r\n\r\n"
+                    b"this is HTTP, not a WebSocket frame\n",
+                    Event.RESPONSE_STARTED,
+                    200,
+                    "after the 101",
+                ),
+                CLOSE,
+            ],
+            id="http-after-101",
+        ),
+        pytest.param(
+            websocket(handshake="unsolicited-101"),
+            GET,
+            EMPTY,
+            [
+                broken(
+                    "unsolicited-101: a 101 the request did not ask for (breaks RFC 9110 "
+                    "section 7.8)"
+                ),
+                Write(WS_101 + SERVER + b"\r\n", Event.UPGRADE_SENT, 101),
+                CLOSE,
+            ],
+            id="unsolicited-101",
+        ),
+    ],
+)
+def test_websocket(
+    step: dict[str, Any], request_head: RequestHead, body: Body, expected: list[Action]
+) -> None:
+    assert actions([step], request_head, body) == expected
+
+
+def test_websocket_after_other_steps() -> None:
+    steps: list[dict[str, Any]] = [{"informational": {"status": 103}}, {"sleep": 0.5}, websocket()]
+    assert drive(steps, WS_GET) == [
+        (0.0, sent(103, b"HTTP/1.1 103 Early Hints\r\n\r\n")),
+        (0.0, Wait(0.5)),
+        (0.5, hand_off()),
+    ]
 
 
 # -- the tables, the bundled profiles and the refusal renderer ----------------------------

@@ -36,13 +36,14 @@ BAD_STEPS = [
         "unknown-step",
         "  - teapot: {}\n" + RESPOND,
         "steps[0]: a step is a mapping with exactly one key, one of: continue, informational, "
-        "sleep, repeat, read_body, respond, raw, violate, close, reset, hang (got {'teapot': {}})",
+        "sleep, repeat, read_body, respond, raw, violate, close, reset, hang, websocket "
+        "(got {'teapot': {}})",
     ),
     (
         "two-keys",
         "  - {sleep: 1, close: {}}\n" + RESPOND,
         "steps[0]: a step is a mapping with exactly one key, one of: continue, informational, "
-        "sleep, repeat, read_body, respond, raw, violate, close, reset, hang "
+        "sleep, repeat, read_body, respond, raw, violate, close, reset, hang, websocket "
         "(got {'sleep': 1, 'close': {}})",
     ),
     (
@@ -59,7 +60,7 @@ BAD_STEPS = [
         "no-final",
         "  - continue: {}\n  - sleep: 1\n",
         "steps: the last step is sleep: a profile must end with one of close, hang, raw, reset, "
-        "respond, violate",
+        "respond, violate, websocket",
     ),
     (
         "after-close",
