@@ -126,6 +126,11 @@ SERVE_OPTIONS = (
     _Option("--no-inband", _flag, "ignore the in-band profile header", default=False, switch=True),
     _Option("--backlog", _positive_int, "listen backlog (default 1024)", default=1024),
     _Option(
+        "--journal-dump",
+        Path,
+        "at exit, write every journal entry to this file as JSON lines (CI evidence)",
+    ),
+    _Option(
         "--control",
         str,
         f"control API endpoint string, or none (default {DEFAULT_CONTROL})",

@@ -44,6 +44,11 @@ class ControlError(Exception):
         super().__init__("\n".join(lines))
 
 
+#: Control calls go straight to the API, never through $http_proxy: a suite may point it at the
+#: proxy under test, and no_proxy rarely lists 127.0.0.1.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 class ControlClient:
     """Typed methods over the control API at ``base_url``."""
 
@@ -76,7 +81,7 @@ class ControlClient:
             headers["Authorization"] = f"Bearer {self.token}"
         request = urllib.request.Request(url, data=data, headers=headers, method=method)
         try:
-            with urllib.request.urlopen(request, timeout=timeout or self.timeout) as response:
+            with _OPENER.open(request, timeout=timeout or self.timeout) as response:
                 payload = response.read()
         except urllib.error.HTTPError as err:
             raise _error_from(err) from None

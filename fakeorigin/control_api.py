@@ -407,7 +407,7 @@ class ControlAPI:
     @endpoint()
     async def journal_wait(self, request: IRequest) -> bytes:
         query: JournalWait = self._query(request, JournalWait)
-        arrived = await _Waiter(self.state.journal, query, self.clock).done
+        arrived = await JournalWaiter(self.state.journal, query, self.clock).done
         if not arrived:
             raise ApiError(
                 408, "timeout", f"fewer than {query.count} matching entries after {query.timeout} s"
@@ -437,7 +437,7 @@ class ControlAPI:
         return _json(request, 200, openapi_document())
 
 
-class _Waiter:
+class JournalWaiter:
     """A long poll on the journal: ``done`` fires True once ``query.count`` records match, or
     False after ``query.timeout`` seconds; cancelling it (the client left) cleans up too."""
 

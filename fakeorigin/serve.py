@@ -8,6 +8,7 @@ so ``--listen tcp:0`` is usable from scripts and test fixtures. Logs go to stder
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import IO, Any
 
 from twisted.internet.defer import Deferred
@@ -92,8 +93,27 @@ def serve(settings: dict[str, Any], out: IO[str], err: IO[str]) -> int:
 
     reactor.callWhenRunning(begin)
     reactor.run()
+    if settings["journal_dump"] is not None:
+        try:
+            count = dump_journal(state.journal, settings["journal_dump"])
+        except OSError as problem:
+            err.write(f"fakeorigin: --journal-dump: {problem}\n")
+            return 1
+        log.info(
+            "journal: {count} entries written to {path}",
+            count=count,
+            path=str(settings["journal_dump"]),
+        )
     log.info("fakeorigin stopped")
     return exit_code
+
+
+def dump_journal(journal: Journal, path: Path) -> int:
+    """Write every journal entry, oldest first, one JSON object per line; return the count."""
+    with path.open("w", encoding="utf-8") as out:
+        for record in journal:
+            out.write(json.dumps(record.to_dict()) + "\n")
+    return len(journal)
 
 
 async def start_control(
@@ -122,7 +142,7 @@ async def start_control(
         log.error(
             "refusing to serve the control API on {urls} without a token: it can change what "
             "the origin does. Set --control-token (FAKEORIGIN_CONTROL_TOKEN), bind it to "
-            "loopback, or pass --control-insecure.",
+            "loopback, or pass --control-insecure (FAKEORIGIN_CONTROL_INSECURE=1).",
             urls=" ".join(exposed),
         )
         await control.stop()

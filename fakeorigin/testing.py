@@ -494,14 +494,14 @@ class InProcessOrigin(_Handle):
     ) -> Deferred[list[Entry]]:
         """A Deferred firing with all matching entries once ``count`` matching exchanges have
         ended; failing with :class:`WaitTimeoutError` after ``timeout`` seconds."""
-        from fakeorigin.control_api import _Waiter  # noqa: PLC0415
+        from fakeorigin.control_api import JournalWaiter  # noqa: PLC0415
         from fakeorigin.control_models import JournalWait  # noqa: PLC0415
 
         query = _validate(
             JournalWait, {"limit": JOURNAL_LIMIT, "count": count, "timeout": timeout, **filters}
         )
         clock = self.factory.clock
-        waiter = _Waiter(self.state.journal, query, clock)
+        waiter = JournalWaiter(self.state.journal, query, clock)
 
         def arrived(found: bool) -> list[Entry]:
             self.waits.remove(waiter.done)

@@ -72,6 +72,7 @@ def test_serve_defaults() -> None:
         "no_inband": False,
         "backlog": 1024,
         "announce": False,
+        "journal_dump": None,
         "control": "tcp:8081:interface=127.0.0.1",
         "control_token": None,
         "control_insecure": False,

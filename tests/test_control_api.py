@@ -970,7 +970,7 @@ def _boom(*args: object, **kwargs: object) -> Any:
 BREAKAGES = [
     ("POST", "/reset", OriginState, "reset"),
     ("GET", "/profiles", control_api, "ProfileList"),
-    ("GET", "/journal/wait", control_api, "_Waiter"),
+    ("GET", "/journal/wait", control_api, "JournalWaiter"),
 ]
 
 

@@ -290,7 +290,7 @@ async def test_nothing_left_behind():
     assert fo.connections() == 0
     assert [call for call in fo.delayed_calls if call.active()] == []
     # The reactor may still hold the client's timers (treq's connection attempts), not ours.
-    server_side = ("_Waiter", "_Timers", "OriginProtocol", "HTTPFactory", "HTTPChannel")
+    server_side = ("JournalWaiter", "_Timers", "OriginProtocol", "HTTPFactory", "HTTPChannel")
     assert [c for c in reactor.getDelayedCalls() if any(s in repr(c) for s in server_side)] == []
     for port in LEFT["ports"]:
         with pytest.raises(ConnectionRefusedError):
@@ -542,12 +542,6 @@ def test_server_stop_reaps(tmp_path: Path) -> None:
     assert_gone(pid)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: ControlClient uses urllib's default opener, which sends control calls through "
-    "$http_proxy: a suite that points HTTP_PROXY at the proxy under test (or a CI proxy) "
-    "cannot reach fakeorigin's control API (fix: an opener with ProxyHandler({}))",
-)
 def test_control_client_ignores_proxy_environment(tmp_path: Path) -> None:
     server = start_server(Settings([], None, None, None, []), tmp_path / "log")
     try:
