@@ -6,13 +6,16 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 PYTEST_ARGS ?=
+DOCKER ?= docker
+IMAGE ?= fakeorigin
 
-.PHONY: help install run test lint format docs test-tools clean
+.PHONY: help install run test lint format docs hadolint docker test-tools clean
 
 help:
 	@echo "make run     serve the bundled profiles on http://127.0.0.1:8080 (ARGS='--profile hang')"
 	@echo "make test    lint, then the whole test suite (installs curl with apt-get if missing)"
 	@echo "make lint    ruff and mypy --strict"
+	@echo "make docker  build the image (needs a Docker engine)"
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +34,7 @@ test-tools:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq curl >/dev/null; \
 	  else echo "make test needs curl: install it (e.g. sudo apt-get install curl)"; exit 1; fi; }
 
-test: install test-tools lint
+test: install test-tools lint hadolint
 	$(BIN)/fakeorigin check
 	$(BIN)/pytest $(PYTEST_ARGS)
 
@@ -43,6 +46,20 @@ lint: install
 format: install
 	$(BIN)/ruff format fakeorigin tests
 	$(BIN)/ruff check --fix fakeorigin tests
+
+# Dockerfile lint: every rule, none ignored (an ignore needs an inline reason).
+hadolint: install
+	$(BIN)/hadolint --failure-threshold style docker/Dockerfile
+
+# The image, where a Docker engine runs: a docker client alone is not enough (`docker info`).
+# Without one, `make test` still checks it: hadolint and tests/test_container_contract.py.
+docker:
+	@if ! $(DOCKER) info >/dev/null 2>&1; then \
+	  echo "make docker: no Docker engine answers ('$(DOCKER) info' failed), nothing built."; \
+	  echo "'make test' checks the image without one (hadolint, tests/test_container_contract.py)."; \
+	  exit 1; \
+	fi
+	$(DOCKER) build -f docker/Dockerfile -t $(IMAGE) .
 
 # docs/profiles.md is generated from the profile model; tests/test_docs.py fails when stale.
 docs: install
