@@ -64,6 +64,8 @@ from tests.witnesses import (
 ENTRIES = list(CATALOGUE.values())
 ROOT = Path(__file__).resolve().parent.parent
 VIOLATIONS_MD = ROOT / "docs" / "violations.md"
+#: The bundled profiles: the violation-<id> ones and the conformant ones.
+BUNDLED = load_profile_dir(bundled_profiles_dir())
 
 #: Every id issue 5 asks for by name.
 REQUIRED_IDS = (
@@ -343,9 +345,8 @@ def test_bad_parameters_are_refused_where_they_are(data: dict[str, Any], message
 
 
 def test_only_on_accept_entries_write_on_accept() -> None:
-    bundled = load_profile_dir(bundled_profiles_dir())
     for entry in ENTRIES:
-        step = bundled[profile_name(entry)].steps[0].value
+        step = BUNDLED[profile_name(entry)].steps[0].value
         written = accept_bytes(step, 0.0)
         assert written == (EXAMPLES[entry.id] if entry.on_accept else b""), entry.id
 
@@ -471,10 +472,9 @@ async def test_llhttp_verdict(
 
 
 def conformant_profiles() -> list[str]:
-    names = load_profile_dir(bundled_profiles_dir())
     return sorted(
         name
-        for name in names
+        for name in BUNDLED
         if not name.startswith("violation-") and name not in CONNECTION_FAULTS
     )
 
@@ -482,14 +482,31 @@ def conformant_profiles() -> list[str]:
 #: What each conformant profile answers; profiles about Expect get an upload that waits for 100.
 FINAL_STATUS = {"expect-final-early": 413, "expect-reject": 417}
 UPLOAD = b"0123456789" * 100
+#: A WebSocket opening handshake (RFC 6455 section 4.1), for the profiles that upgrade.
+HANDSHAKE = Probe(
+    headers=(
+        ("Connection", "Upgrade"),
+        ("Upgrade", "websocket"),
+        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ("Sec-WebSocket-Version", "13"),
+        ("Sec-WebSocket-Protocol", "chat.v1"),
+    )
+)
 
 
 def expects_continue(name: str) -> bool:
     return name.startswith("expect-")
 
 
+def upgrades(name: str) -> bool:
+    return BUNDLED[name].steps[0].kind == "websocket"
+
+
 def h11_conformant(port: int, name: str) -> Observation:
-    """h11's client sends the profile's request (an upload waiting for 100 for expect-*)."""
+    """h11's client sends the profile's request: an upload waiting for 100 for expect-*, an
+    opening handshake for a WebSocket profile, a GET otherwise."""
+    if upgrades(name):
+        return h11_reads(port, HANDSHAKE, [(DEFAULT_INBAND_HEADER, name)])
     observation = Observation()
     with H11Client(port) as client:
         headers = [(DEFAULT_INBAND_HEADER, name)]
@@ -506,7 +523,9 @@ def h11_conformant(port: int, name: str) -> Observation:
 
 
 def node_conformant_case(port: int, name: str) -> dict[str, Any]:
-    """Node's own request (native mode), with an upload waiting for 100 for expect-*."""
+    """Node's own request (native mode; raw for the handshake), as for h11."""
+    if upgrades(name):
+        return node_raw_case(port, HANDSHAKE, [(DEFAULT_INBAND_HEADER, name)], lenient=False)
     case: dict[str, Any] = {
         "host": "127.0.0.1",
         "port": port,
@@ -521,6 +540,17 @@ def node_conformant_case(port: int, name: str) -> dict[str, Any]:
     return case
 
 
+def assert_clean(seen: Observation, name: str) -> None:
+    """No error; a complete final response of the expected status, or an accepted 101."""
+    assert seen.error is None, seen
+    assert not seen.timed_out, seen
+    if upgrades(name):
+        assert (seen.switched, seen.responses[0].status) == (True, 101), seen
+    else:
+        assert seen.responses[0].status == FINAL_STATUS.get(name, 200), seen
+        assert seen.responses[0].complete, seen
+
+
 @pytest.mark.realsocket
 @pytest.mark.parametrize("name", conformant_profiles())
 @pytest_twisted.ensureDeferred
@@ -530,17 +560,11 @@ async def test_conformant_profile_parses_cleanly_in_both(
     port = origin.port_number
     # Both at once: processing-trickle alone takes 5 s.
     node_seen = deferToThread(node.run, [node_conformant_case(port, name)]) if node else None
-    seen = await deferToThread(h11_conformant, port, name)
-    assert seen.responses[0].status == FINAL_STATUS.get(name, 200)
-    assert seen.responses[0].complete
+    assert_clean(await deferToThread(h11_conformant, port, name), name)
     if node_seen is None:
         pytest.skip("h11 parsed it cleanly; node is not installed, so llhttp was not asked")
     (answer,) = await node_seen
-    observed = node_observation(answer)
-    assert observed.error is None, answer
-    assert not observed.timed_out, answer
-    assert observed.responses[0].status == FINAL_STATUS.get(name, 200)
-    assert observed.responses[0].complete
+    assert_clean(node_observation(answer), name)
 
 
 def _b64(data: bytes) -> str:
@@ -599,7 +623,7 @@ def test_violation_profiles_are_generated() -> None:
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=[e.id for e in ENTRIES])
 def test_each_violation_profile_selects_its_entry_with_defaults(entry: Violation) -> None:
-    profile = load_profile_dir(bundled_profiles_dir())[profile_name(entry)]
+    profile = BUNDLED[profile_name(entry)]
     assert [step.kind for step in profile.steps] == ["violate"]
     step = profile.steps[0].value
     assert step.id == entry.id
