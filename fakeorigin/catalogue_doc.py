@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,7 +31,9 @@ from fakeorigin.violations import CATALOGUE, CATALOGUE_VERSION, EXAMPLE_WAITS, V
 COMMAND = "python -m fakeorigin.catalogue_doc docs/violations.md"
 
 #: Longest example shown whole, in escaped characters; longer ones are cut in the middle.
-EXAMPLE_CHARS = 3000
+EXAMPLE_CHARS = 2000
+#: A run of 64 or more of one character is shown as ``[N x 'c']``.
+_RUN = re.compile(r"([^\n])\1{63,}")
 
 _ENDINGS = {
     "keep-alive": "kept open for the next request (when the request body is complete and the "
@@ -89,6 +92,7 @@ def escape_bytes(data: bytes) -> str:
 
 
 def _cut(text: str, total: int) -> str:
+    text = _RUN.sub(lambda run: f"[{len(run.group(0))} x {run.group(1)!r}]", text)
     if len(text) <= EXAMPLE_CHARS:
         return text
     head, tail = text[: EXAMPLE_CHARS * 2 // 3], text[-EXAMPLE_CHARS // 3 :]
@@ -196,7 +200,7 @@ def _entry_section(entry: Violation) -> list[str]:
         cut_note = f", cut after {EXAMPLE_WAITS} repeats (it never ends)"
     lines += [
         f"The bytes for the default parameters ({len(example)} bytes, Date at epoch 0"
-        f"{cut_note}; `\\r` and `\\n` are CR and LF):",
+        f"{cut_note}; `\\r` and `\\n` are CR and LF, `[N x 'c']` is N copies of c):",
         "",
         "```text",
         _cut(escape_bytes(example).removesuffix("\n"), len(example)) if example else "(none)",
