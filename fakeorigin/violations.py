@@ -440,9 +440,9 @@ def _unsolicited_100(_: NoParameters, context: Context) -> Iterator[Action]:
     rule="RFC 9110 section 10.1.1",
     requirement="“The origin server MUST NOT wait for the content before sending the 100 "
     "(Continue) response.”",
-    proxy="must forward the late 100 or drop it (the client has sent everything already), "
-    "and must deliver the final response; it must not stall a client that waits for the 100 "
-    "for longer than its own expect timeout",
+    proxy="may forward the late 100 or drop it (the client has sent everything already), "
+    "and must deliver the final response; a client of its own that waits for the 100 should "
+    "not stay stalled: the proxy may answer it 100 itself (RFC 9110 section 10.1.1)",
     client="waits for the 100 no longer than its timeout (RFC 9110 section 10.1.1: a client "
     "“SHOULD NOT wait for an indefinite period before sending the content”), sends the "
     "content, then parses the late 100 and the final response",
