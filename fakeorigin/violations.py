@@ -441,8 +441,8 @@ def _unsolicited_100(_: NoParameters, context: Context) -> Iterator[Action]:
     requirement="“The origin server MUST NOT wait for the content before sending the 100 "
     "(Continue) response.”",
     proxy="may forward the late 100 or drop it (the client has sent everything already), "
-    "and must deliver the final response; a client of its own that waits for the 100 should "
-    "not stay stalled: the proxy may answer it 100 itself (RFC 9110 section 10.1.1)",
+    "and must deliver the final response; a client that waits for the 100 meanwhile is held "
+    "up until its own expect timeout",
     client="waits for the 100 no longer than its timeout (RFC 9110 section 10.1.1: a client "
     "“SHOULD NOT wait for an indefinite period before sending the content”), sends the "
     "content, then parses the late 100 and the final response",
