@@ -28,11 +28,14 @@ install: $(BIN)/.installed
 run: install
 	$(BIN)/fakeorigin serve $(ARGS)
 
-# Tests drive fakeorigin with clients no one here wrote; curl is one of them.
+# Tests drive fakeorigin with clients no one here wrote: curl, and Node.js's http client (llhttp)
+# for the violation catalogue's verdicts.
 test-tools:
-	@command -v curl >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq curl >/dev/null; \
-	  else echo "make test needs curl: install it (e.g. sudo apt-get install curl)"; exit 1; fi; }
+	@command -v curl >/dev/null 2>&1 && command -v node >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && apt-get install -y -qq curl nodejs >/dev/null; \
+	  else echo "make test needs curl and node: install them (e.g. sudo apt-get install curl nodejs)"; \
+	    exit 1; fi; }
 
 test: install test-tools lint hadolint
 	$(BIN)/fakeorigin check
@@ -61,8 +64,10 @@ docker:
 	fi
 	$(DOCKER) build -f docker/Dockerfile -t $(IMAGE) .
 
-# docs/profiles.md is generated from the profile model; tests/test_docs.py fails when stale.
+# docs/profiles.md and docs/violations.md (with profiles/violation-*.yaml) are generated from the
+# model and the catalogue; tests fail when they are stale.
 docs: install
+	$(BIN)/python -m fakeorigin.catalogue_doc docs/violations.md
 	$(BIN)/python -m fakeorigin.reference docs/profiles.md
 
 clean:

@@ -29,6 +29,15 @@ def entry_document(entry: Violation) -> dict[str, Any]:
         "proxy": entry.proxy,
         "client": entry.client,
         "verdicts": dict(entry.verdicts),
+        "evidence": dict(entry.evidence),
+        "probe": {
+            "method": entry.probe.method,
+            "http_version": entry.probe.http_version,
+            "headers": [list(pair) for pair in entry.probe.headers],
+            "body": entry.probe.body.decode("latin-1"),
+            "requests": entry.probe.requests,
+        },
+        "on_accept": entry.on_accept,
     }
 
 

@@ -453,7 +453,10 @@ request with the header `{header}: NAME`, or for every request with
 
 ```sh
 curl -i -H '{header}: early-hints' http://127.0.0.1:8080/
-```"""
+```
+
+The `violation-<id>` profiles, one per entry of the violation catalogue, are described in
+[violations.md](violations.md)."""
 
 
 def _overview() -> str:
@@ -470,6 +473,8 @@ def _overview() -> str:
 def _bundled() -> str:
     parts = [_BUNDLED.format(header=DEFAULT_INBAND_HEADER)]
     for path in profile_files(bundled_profiles_dir()):
+        if path.stem.startswith("violation-"):
+            continue  # generated from the catalogue; docs/violations.md describes them
         profile = load_profile_file(path)
         text = path.read_text(encoding="utf-8").rstrip("\n")
         parts.append(f"### {profile.name}\n\n{profile.description}\n\n```yaml\n{text}\n```")
