@@ -456,14 +456,14 @@ class OriginProtocol(Protocol):
             factory=self.factory.websocket_factory(),
             timers=self._timers,
             elapsed=exchange.elapsed,
-            on_end=lambda: self._websocket_ended(exchange),
+            on_end=lambda outcome: self._websocket_ended(exchange, outcome),
         )
         self._websocket = session
         session.start(self.transport, replay_head(exchange.request) + buffered)  # type: ignore[arg-type]
 
-    def _websocket_ended(self, exchange: _Exchange) -> None:
-        if exchange.record.outcome is Outcome.RUNNING:
-            self._conclude(exchange, Outcome.UPGRADED)
+    def _websocket_ended(self, exchange: _Exchange, outcome: Outcome) -> None:
+        if exchange.record.outcome is Outcome.RUNNING:  # else --max-duration ended it
+            self._conclude(exchange, outcome)
 
     def _next_request(self) -> None:
         """Let h11 move to the next request: it tracks our side only from what we tell it."""

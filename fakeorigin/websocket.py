@@ -44,7 +44,14 @@ from fakeorigin.actions import (
     Wait,
 )
 from fakeorigin.engine import SERVER_HEADER, WRONG_KEY, run_session
-from fakeorigin.journal import Event, ExchangeRecord, Opcode, WebSocketClose, WebSocketRecord
+from fakeorigin.journal import (
+    Event,
+    ExchangeRecord,
+    Opcode,
+    Outcome,
+    WebSocketClose,
+    WebSocketRecord,
+)
 from fakeorigin.wire import CRLF, RequestHead, has_header
 
 #: How long fakeorigin waits for the client's Close after sending its own, then drops the
@@ -214,7 +221,7 @@ class WebSocketSession:
         factory: WebSocketServerFactory,
         timers: Timers,
         elapsed: Callable[[], float],
-        on_end: Callable[[], None],
+        on_end: Callable[[Outcome], None],
     ) -> None:
         self.spec = hand_off.spec
         self.subprotocol = hand_off.subprotocol
@@ -257,7 +264,8 @@ class WebSocketSession:
     # -- autobahn's events ----------------------------------------------------------------
 
     def handshake_failed(self, code: int, reason: str) -> None:
-        """autobahn refused the replayed handshake (the engine's checks should prevent it)."""
+        """autobahn refused the replayed handshake with a bare status line (for what the
+        engine does not check, such as a Host with a port that is no number)."""
         self._record.note(self._elapsed(), Event.RESPONSE_STARTED, code, reason)
 
     def opened(self, response_head: bytes) -> None:
@@ -325,7 +333,8 @@ class WebSocketSession:
         self.websocket.unclean_reason = None if clean else unclean_reason
         detail = "clean" if clean else f"not clean: {unclean_reason}"
         self._record.note(self._elapsed(), Event.WEBSOCKET_CLOSED, None, detail)
-        self._on_end()
+        upgraded = self.websocket.upgraded_at is not None
+        self._on_end(Outcome.UPGRADED if upgraded else Outcome.REFUSED)
 
     def close(self, code: int, reason: str) -> bool:
         """Start the closing handshake now; False when it is already under way."""

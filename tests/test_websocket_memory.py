@@ -424,6 +424,21 @@ def test_hand_off_sends_autobahns_101(origin: MemoryOrigin, bytewise: bool) -> N
     assert record.outcome is Outcome.RUNNING
 
 
+def test_a_handshake_autobahn_refuses_is_journaled_as_refused(origin: MemoryOrigin) -> None:
+    client = connect(origin)
+    client.send((HANDSHAKE % b"websocket-echo").replace(b"example.com", b"example.com:http"))
+    reason = 'invalid port "http" in HTTP Host header "example.com:http"'
+    assert client.take() == b"HTTP/1.1 400 " + reason.encode() + b"\r\n\r\n"  # autobahn's
+    assert client.state == "closed"
+    client.lose()
+    record = record_of(origin)
+    assert timeline(record)[1:] == [
+        (0, "response-started", 400, reason),
+        (0, "websocket-closed", None, f"not clean: {reason}"),
+    ]
+    assert (record.outcome, record.websocket.response_head) == (Outcome.REFUSED, None)
+
+
 def test_frames_sent_with_the_head_are_replayed_after_it(origin: MemoryOrigin) -> None:
     client = WebSocketClient(origin, "websocket-echo")
     head = b"".join(client.ws.data_to_send())
