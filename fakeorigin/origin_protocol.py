@@ -9,6 +9,10 @@ Per connection: for each request head, pick a profile (:meth:`OriginState.select
 journal record, and run the engine's actions with the injected clock (``IReactorTime``), so
 tests drive it with ``task.Clock`` and ``StringTransport``. Every pending ``callLater`` of a
 connection is cancelled when the connection goes away.
+
+When the engine hands a WebSocket opening handshake off (``HandOff``), h11 reads no more: the
+connection's bytes go to an autobahn protocol (:mod:`fakeorigin.websocket`) while this protocol
+stays the transport's, so its timers and ``OriginFactory.connections`` stay in one place.
 """
 
 from __future__ import annotations
