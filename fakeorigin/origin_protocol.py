@@ -51,6 +51,7 @@ from fakeorigin.engine import (
 )
 from fakeorigin.journal import RAW_REQUEST_BYTES, BodyRecord, Event, ExchangeRecord, Outcome
 from fakeorigin.state import OriginState, UnknownProfileError
+from fakeorigin.violations import accept_bytes
 from fakeorigin.websocket import WebSocketSession, autobahn_factory, replay_head
 from fakeorigin.wire import RequestHead, reason_phrase
 
@@ -211,10 +212,30 @@ class OriginProtocol(Protocol):
         host, port = getattr(peer, "host", None), getattr(peer, "port", None)
         self._client = f"{host}:{port}" if host is not None else str(peer)
         self.factory.connections.add(self)
+        self._write_on_accept()
+
+    def _write_on_accept(self) -> None:
+        """An active profile that is one ``violate`` step speaks first if its entry does.
+
+        ``respond-before-request`` writes a response before any request (RFC 9112 section
+        9.2); every other entry and every other profile writes nothing here. No request can
+        pick the profile yet, so only the active one counts; nothing is journaled (there is
+        no exchange yet).
+        """
+        state = self.factory.state
+        first = state.profile(state.active).steps[0]
+        if first.kind == "violate":
+            data = accept_bytes(first.value, self.factory.clock.seconds())
+            if data:
+                self.transport.write(data)  # type: ignore[union-attr]
 
     def dataReceived(self, data: bytes) -> None:  # noqa: N802 (Twisted API)
         if self._websocket is not None:
             self._websocket.protocol.dataReceived(data)
+            return
+        if self._h11.their_state is h11.MUST_CLOSE:
+            # The client's last request (HTTP/1.0, or Connection: close) is complete: what
+            # follows it is not a request (RFC 9112 section 9.6); h11 would call it an error.
             return
         exchange = self._exchange
         between = exchange is None or exchange.body.complete
@@ -303,6 +324,8 @@ class OriginProtocol(Protocol):
     def _take_events(self) -> bool:
         """Feed h11's ready events to the exchange; False once h11 refused the input."""
         while True:
+            if self._h11.their_state is h11.MUST_CLOSE:
+                return True  # the last request is complete; bytes after it are discarded
             try:
                 event = self._h11.next_event()
             except h11.RemoteProtocolError as err:
@@ -393,7 +416,8 @@ class OriginProtocol(Protocol):
             for action in exchange.actions:
                 if isinstance(action, Write):
                     self.transport.write(action.data)  # type: ignore[union-attr]
-                    exchange.wrote = True
+                    # An interim response leaves room for a final 400 on a broken body.
+                    exchange.wrote = exchange.wrote or action.event is not Event.INTERIM_SENT
                     if action.event is not None:
                         exchange.note(action.event, action.status, action.detail)
                 elif isinstance(action, Note):

@@ -165,9 +165,12 @@ def upload(tmp_path_factory: pytest.TempPathFactory) -> Upload:
 
 
 def test_bundled_profiles_are_all_covered() -> None:
-    # violation-<id> profiles belong to the catalogue and are proven in test_violations.py.
+    # violation-<id> and websocket-* profiles are proven in test_violations.py and
+    # test_websocket.py.
     bundled = load_profile_dir(bundled_profiles_dir())
-    assert sorted(name for name in bundled if not name.startswith("violation-")) == list(BUNDLED)
+    assert sorted(
+        name for name in bundled if not name.startswith(("violation-", "websocket-"))
+    ) == list(BUNDLED)
     source = Path(__file__).read_text(encoding="utf-8")
     untested = [name for name in BUNDLED if source.count(f'"{name}"') < 2]
     assert not untested, f"bundled profiles no test here selects: {untested}"
@@ -974,7 +977,9 @@ async def test_unknown_profile_gets_400_naming_it_and_the_known_ones(
     assert int(found.group(1)) == len(found.group(2))
     assert "'no-such-profile'" in text
     listed = text.rstrip("\n").split("known profiles: ", 1)[1].split(", ")
-    assert [name for name in listed if not name.startswith("violation-")] == list(BUNDLED)
+    assert [name for name in listed if not name.startswith(("violation-", "websocket-"))] == list(
+        BUNDLED
+    )
     assert "violation-content-length-too-long" in listed
     await origin.settle()
     record = only_record(origin)

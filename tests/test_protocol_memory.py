@@ -1152,11 +1152,6 @@ def test_request_asking_to_close_is_the_last(origin: MemoryOrigin) -> None:
     assert origin.record().outcome is Outcome.CLOSED
 
 
-@pytest.mark.xfail(
-    reason="bug: bytes after an HTTP/1.0 or Connection: close request make h11 raise "
-    "'Got data when expecting EOF'; the request gets a 400 instead of its response",
-    strict=True,
-)
 @pytest.mark.parametrize(
     "request_bytes",
     [pytest.param(GET10, id="HTTP/1.0"), pytest.param(GET_CLOSE, id="Connection: close")],
@@ -1171,11 +1166,6 @@ def test_data_after_the_last_request_is_ignored(origin: MemoryOrigin, request_by
     assert (record.outcome, record.error) == (Outcome.CLOSED, None)
 
 
-@pytest.mark.xfail(
-    reason="bug: a byte from an HTTP/1.0 client during a running exchange replaces the "
-    "profile's response with a 400",
-    strict=True,
-)
 def test_data_after_an_http10_request_does_not_stop_its_exchange(origin: MemoryOrigin) -> None:
     origin.use({"sleep": 1}, respond_with("hi\n"))
     client = origin.connect()
@@ -1332,11 +1322,6 @@ def test_broken_body_framing_mid_response_just_closes(origin: MemoryOrigin) -> N
     assert record.outcome is Outcome.BAD_REQUEST
 
 
-@pytest.mark.xfail(
-    reason="bug: a 100 Continue counts as 'a response under way', so a broken body after "
-    "it gets no 400: the connection just closes",
-    strict=True,
-)
 def test_broken_body_framing_after_100_continue_gets_400(origin: MemoryOrigin) -> None:
     client = origin.connect()
     client.send(CHUNKED_HEAD + b"Expect: 100-continue\r\n\r\n")

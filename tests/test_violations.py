@@ -119,21 +119,9 @@ LEGAL_IDS = {
 #: Bundled profiles that break the connection on purpose: not expected to parse cleanly.
 CONNECTION_FAULTS = {"hang", "reset-after-headers", "close-mid-body"}
 
-#: The origin does not yet run an entry on accept (see the proposed change to
-#: origin_protocol.py in the catalogue's hand-over): such an entry writes nothing on accept.
-NO_ACCEPT_HOOK = pytest.mark.xfail(
-    strict=True,
-    reason="origin_protocol does not yet write an on_accept entry's bytes when a connection "
-    "is accepted (proposed change: OriginProtocol.connectionMade calls "
-    "violations.accept_bytes for the active profile's violate step)",
-)
-
 
 def entry_params() -> list[Any]:
-    return [
-        pytest.param(entry, id=entry.id, marks=[NO_ACCEPT_HOOK] if entry.on_accept else [])
-        for entry in ENTRIES
-    ]
+    return [pytest.param(entry, id=entry.id) for entry in ENTRIES]
 
 
 def profile_name(entry: Violation) -> str:
