@@ -7,7 +7,7 @@ Pure: no Twisted, no Klein. :mod:`fakeorigin.control_api` serves them and
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
@@ -223,6 +223,11 @@ class JournalEntry(_Out):
     outcome: str
     error: str | None
     raw_request_base64: str | None
+    websocket: dict[str, Any] | None = Field(
+        default=None,
+        description="after an upgrade: the handshake, the message log and both Close frames "
+        "(docs/journal.md)",
+    )
 
 
 class JournalPage(_Out):
