@@ -143,19 +143,14 @@ class ControlClient:
         times: int | None = None,
     ) -> dict[str, Any]:
         """``POST /rules``; returns the rule with its id."""
-        match = {
-            key: value
-            for key, value in {
-                "method": method,
-                "path_prefix": path_prefix,
-                "path_regex": path_regex,
-                "headers": dict(headers) if headers else None,
-            }.items()
-            if value is not None
-        }
-        body: dict[str, Any] = {"match": match, "profile": profile}
-        if times is not None:
-            body["times"] = times
+        body = rule_body(
+            profile,
+            method=method,
+            path_prefix=path_prefix,
+            path_regex=path_regex,
+            headers=headers,
+            times=times,
+        )
         result: dict[str, Any] = self.request("POST", "/rules", body)
         return result
 
@@ -195,6 +190,31 @@ class ControlClient:
     def reset(self) -> None:
         """``POST /reset``: back to the start-up state."""
         self.request("POST", "/reset")
+
+
+def rule_body(
+    profile: str,
+    *,
+    method: str | None = None,
+    path_prefix: str | None = None,
+    path_regex: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    times: int | None = None,
+) -> dict[str, Any]:
+    """The JSON body of ``POST /rules``, leaving out what is not given."""
+    match = {
+        "method": method,
+        "path_prefix": path_prefix,
+        "path_regex": path_regex,
+        "headers": dict(headers) if headers else None,
+    }
+    body: dict[str, Any] = {
+        "match": {key: value for key, value in match.items() if value is not None},
+        "profile": profile,
+    }
+    if times is not None:
+        body["times"] = times
+    return body
 
 
 def _segment(name: str) -> str:

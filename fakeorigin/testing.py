@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from fakeorigin.client import ControlClient, ControlError
+from fakeorigin.client import ControlClient, ControlError, rule_body
 
 if TYPE_CHECKING:
     from twisted.internet.defer import Deferred
@@ -335,18 +335,14 @@ class _Handle:
     ) -> dict[str, Any]:
         """Route matching requests to ``profile`` (a name, a dict or YAML text), ``times``
         times or for good; returns the rule with its id."""
-        match = {
-            "method": method,
-            "path_prefix": path_prefix,
-            "path_regex": path_regex,
-            "headers": dict(headers) if headers else None,
-        }
-        body: dict[str, Any] = {
-            "match": {k: v for k, v in match.items() if v is not None},
-            "profile": self._named(profile),
-        }
-        if times is not None:
-            body["times"] = times
+        body = rule_body(
+            self._named(profile),
+            method=method,
+            path_prefix=path_prefix,
+            path_regex=path_regex,
+            headers=headers,
+            times=times,
+        )
         return self.add_rule(body)
 
 

@@ -25,6 +25,7 @@ from typing import IO, Any
 from urllib.parse import urlsplit
 
 from fakeorigin.client import ControlClient
+from fakeorigin.pytest_plugin import stop_process
 
 #: The console script installed next to this interpreter.
 FAKEORIGIN = Path(sys.executable).parent / "fakeorigin"
@@ -103,18 +104,8 @@ def read_line(process: subprocess.Popen[bytes], seconds: float) -> bytes:
     return line
 
 
-def stop(process: subprocess.Popen[bytes]) -> int:
-    """SIGTERM ``process`` (by its PID), SIGKILL it if it lingers, reap it; its exit code."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(STOP_SECONDS)
-    if process.stdout is not None:
-        process.stdout.close()
-    return process.returncode
+#: SIGTERM by PID, SIGKILL if it lingers, reap: the pytest plugin's own way of stopping a server.
+stop = stop_process
 
 
 @contextmanager
