@@ -192,6 +192,7 @@ def spawn(
     stdin: bool = False,
     wait_ready: bool = True,
     env: dict[str, str] | None = None,
+    cwd: Path = REPO_DIR,
 ) -> Child:
     """Start ``argv`` with stderr in ``log_dir/NAME.log``; with ``wait_ready``, read its ready
     line (a child that fails to start is stopped before ChildError is raised)."""
@@ -204,7 +205,7 @@ def spawn(
             stderr=log,
             preexec_fn=_pin(cpus),  # noqa: PLW1509 (single-threaded runner; affinity only)
             env=env,
-            cwd=REPO_DIR,
+            cwd=cwd,
         )
     child = Child(name, process, log_path=log_path)
     LIVE.append(child)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import benchlib
-from benchlib import BENCH_DIR, REPO_DIR, Child, host_port, origin_url, spawn
+from benchlib import BENCH_DIR, Child, host_port, origin_url, spawn
 
 LOOPBACK_PORT_0 = "tcp:0:interface=127.0.0.1"
 NAN = float("nan")
@@ -75,6 +75,7 @@ class Config:
     ws_clients: list[int]
     ws_seconds: float
     settle_seconds: float
+    source: Path
     server_cpus: set[int] | None
     load_cpus: set[int] | None
     log_dir: Path
@@ -88,9 +89,12 @@ class SkipPartError(Exception):
 # -- servers --------------------------------------------------------------------------------
 
 
-def child_env() -> dict[str, str]:
-    """This environment without ``FAKEORIGIN_*``: the options given say what fakeorigin does."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("FAKEORIGIN_")}
+def child_env(config: Config) -> dict[str, str]:
+    """This environment without ``FAKEORIGIN_*`` (the options given say what fakeorigin does),
+    with ``config.source`` first on the path: the fakeorigin measured."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAKEORIGIN_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(config.source), env.get("PYTHONPATH")]))
+    return env
 
 
 def fakeorigin_argv(
@@ -131,7 +135,14 @@ def has_aiohttp() -> bool:
 
 
 def start(config: Config, name: str, argv: list[str]) -> Child:
-    return spawn(name, argv, config.log_dir, cpus=config.server_cpus, env=child_env())
+    return spawn(
+        name,
+        argv,
+        config.log_dir,
+        cpus=config.server_cpus,
+        env=child_env(config),
+        cwd=config.source,
+    )
 
 
 def start_all(config: Config, servers: dict[str, list[str]]) -> dict[str, Child]:
@@ -142,7 +153,8 @@ def start_all(config: Config, servers: dict[str, list[str]]) -> dict[str, Child]
             argv,
             config.log_dir,
             cpus=config.server_cpus,
-            env=child_env(),
+            env=child_env(config),
+            cwd=config.source,
             wait_ready=False,
         )
         for name, argv in servers.items()
@@ -448,9 +460,9 @@ def _fixture_tests(count: int) -> str:
     return "".join(tests)
 
 
-def _plugin_fixture() -> str | None:
+def _plugin_fixture(config: Config) -> str | None:
     """Why the pytest plugin's ``fakeorigin`` fixture cannot be measured; None if it can."""
-    path = REPO_DIR / "fakeorigin" / "pytest_plugin.py"
+    path = config.source / "fakeorigin" / "pytest_plugin.py"
     if not path.exists() or "def fakeorigin(" not in path.read_text():
         return "fakeorigin/pytest_plugin.py has no fakeorigin fixture yet"
     registered = any(
@@ -474,7 +486,7 @@ def fixture_overhead(config: Config, part: Part) -> None:
                 str(len(ordered)),
             ]
         )
-    why_not = _plugin_fixture()
+    why_not = _plugin_fixture(config)
     if why_not is not None:
         table.rows.append(["pytest fixture `fakeorigin`", "not measured", why_not, "0"])
         median = statistics.median(control_figures["ControlClient: reset + first request"])
@@ -551,7 +563,7 @@ def _pytest_overhead(config: Config) -> tuple[list[float], list[float]]:
     (directory / "conftest.py").write_text(_FIXTURE_CONFTEST)
     (directory / "test_overhead.py").write_text(_fixture_tests(config.fixture_tests + 1))
     out = directory / "durations.json"
-    env = {**child_env(), "BENCH_FIXTURE_OUT": str(out)}
+    env = {**child_env(config), "BENCH_FIXTURE_OUT": str(out)}
     argv = [
         config.python,
         "-m",
@@ -880,11 +892,11 @@ def _hold(config: Config, name: str, argv: list[str], connections: int) -> dict[
 # -- 5. WebSocket echo ----------------------------------------------------------------------
 
 
-def fakeorigin_websocket() -> str | None:
+def fakeorigin_websocket(config: Config) -> str | None:
     """Why fakeorigin's echo cannot be measured yet; None when it can."""
-    if importlib.util.find_spec("fakeorigin.websocket") is None:
+    if not (config.source / "fakeorigin" / "websocket.py").exists():
         return "fakeorigin/websocket.py does not exist yet"
-    if not (REPO_DIR / "profiles" / "websocket-echo.yaml").exists():
+    if not (config.source / "profiles" / "websocket-echo.yaml").exists():
         return "profiles/websocket-echo.yaml does not exist yet"
     return None
 
@@ -907,7 +919,7 @@ def _ws_measure(
 def websocket(config: Config) -> Part:
     part = Part("websocket", "5. WebSocket echo: 64-byte text messages, one in flight per client")
     servers = {"autobahn": peer_argv(config, "echo_autobahn.py")}
-    why_not = fakeorigin_websocket()
+    why_not = fakeorigin_websocket(config)
     if why_not is None:
         servers["fakeorigin"] = fakeorigin_argv(config, "websocket-echo")
     children = start_all(config, servers)

@@ -63,6 +63,13 @@ def options(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--ws-seconds", type=float, help="seconds per WebSocket run (default 5)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin servers and clients")
     parser.add_argument(
+        "--source",
+        type=Path,
+        default=benchlib.REPO_DIR,
+        help="the checkout whose fakeorigin is measured (default: this one), e.g. a candidate "
+        "change measured against the same peers",
+    )
+    parser.add_argument(
         "--output",
         type=Path,
         help="Markdown file to write (default bench/RESULTS.md; none in --smoke)",
@@ -94,6 +101,7 @@ def config_from(args: argparse.Namespace, log_dir: Path) -> Config:
         ws_clients=pick(args.ws_clients, [1, 100], [1, 10]),
         ws_seconds=pick(args.ws_seconds, 5.0, 0.5),
         settle_seconds=0.5 if smoke else 10.0,
+        source=args.source.resolve(),
         server_cpus={cpus[0]} if pin else None,
         load_cpus=set(cpus[1:]) if pin else None,
         log_dir=log_dir,
@@ -132,15 +140,15 @@ def _command(*argv: str) -> str:
 
 
 def machine_notes(config: Config) -> list[tuple[str, str]]:
-    commit = _command("git", "-C", str(benchlib.REPO_DIR), "rev-parse", "--short", "HEAD")
-    dirty = _command(
-        "git", "-C", str(benchlib.REPO_DIR), "status", "--porcelain", "--", "fakeorigin"
-    )
+    source = str(config.source)
+    commit = _command("git", "-C", source, "rev-parse", "--short", "HEAD")
+    dirty = _command("git", "-C", source, "status", "--porcelain", "--", "fakeorigin")
     return [
         ("date", datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")),
         (
             "fakeorigin",
-            f"{_version('fakeorigin')} at {commit}" + (" (fakeorigin/ modified)" if dirty else ""),
+            f"{_version('fakeorigin')} from {source} at {commit}"
+            + (" (fakeorigin/ modified)" if dirty else ""),
         ),
         ("CPUs", f"{os.cpu_count()} (nproc), {_cpu_model()}"),
         ("kernel", platform.release()),
