@@ -20,12 +20,14 @@ from pathlib import Path
 from typing import IO, Any
 
 from fakeorigin import __version__
+from fakeorigin.durations import duration_problem
 from fakeorigin.loader import (
     ProfileError,
     bundled_profiles_dir,
     load_profile_dir,
     load_profile_dirs,
     load_profile_file,
+    profile_files,
 )
 from fakeorigin.profile import Profile
 
@@ -180,6 +182,11 @@ def _parser() -> _Parser:
     check.add_argument(
         "paths", nargs="*", type=Path, help="files or directories (default: the bundled profiles)"
     )
+    check.add_argument(
+        "--max-duration",
+        type=_positive_float,
+        help="also fail a profile whose steps take this many seconds or more (serve refuses it)",
+    )
     listing = commands.add_parser("profiles", help="list profiles: name and description")
     listing.add_argument(
         "--profiles",
@@ -214,18 +221,39 @@ def serve_settings(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str
     return settings
 
 
-def _check(paths: list[Path], out: IO[str]) -> int:
+def profile_sources(directories: Sequence[Path]) -> dict[str, Path]:
+    """The file each profile of ``directories`` comes from: a later directory's wins, as in
+    :func:`fakeorigin.loader.load_profile_dirs` (a profile's name is its file stem)."""
+    sources: dict[str, Path] = {}
+    for directory in directories:
+        for path in profile_files(directory):
+            sources[path.stem] = path
+    return sources
+
+
+def _check(paths: list[Path], max_duration: float | None, out: IO[str]) -> int:
     problems: list[str] = []
     count = 0
     for path in paths or [bundled_profiles_dir()]:
         try:
             if path.is_dir():
-                count += len(load_profile_dir(path))
+                loaded = load_profile_dir(path)
+                sources = profile_sources([path])
             else:
-                load_profile_file(path)
-                count += 1
+                profile = load_profile_file(path)
+                loaded, sources = {profile.name: profile}, {profile.name: path}
         except ProfileError as err:
             problems.extend(err.problems)
+            continue
+        count += len(loaded)
+        for name, profile in loaded.items():
+            late = (
+                None
+                if max_duration is None
+                else duration_problem(profile, max_duration, str(sources[name]))
+            )
+            if late is not None:
+                problems.append(str(late))
     if problems:
         out.write("\n".join(problems) + "\n")
         return 1
@@ -253,7 +281,7 @@ def main(argv: Sequence[str], env: Mapping[str, str], out: IO[str], err: IO[str]
         return int(done.code or 0)
     try:
         if args.command == "check":
-            return _check(args.paths, out)
+            return _check(args.paths, args.max_duration, out)
         if args.command == "profiles":
             return _list(args.profiles, out)
         if args.command == "catalogue":

@@ -16,8 +16,10 @@ from twisted.logger import Logger, globalLogBeginner
 from twisted.python.failure import Failure
 
 from fakeorigin import __version__
+from fakeorigin.cli import profile_sources
+from fakeorigin.durations import duration_problem
 from fakeorigin.journal import Journal
-from fakeorigin.loader import ProfileError, load_profile_dirs
+from fakeorigin.loader import Problem, ProfileError, bundled_profiles_dir, load_profile_dirs
 from fakeorigin.logs import log_observer
 from fakeorigin.origin_protocol import OriginFactory, OriginSettings
 from fakeorigin.server import listen
@@ -26,20 +28,40 @@ from fakeorigin.state import OriginState, UnknownProfileError
 log = Logger()
 
 
-def build_state(settings: dict[str, Any]) -> OriginState:
-    """Profiles, active profile, journal and in-band header from the ``serve`` settings."""
-    return OriginState(
-        profiles=load_profile_dirs(settings["profiles"]),
+def build_state(settings: dict[str, Any]) -> tuple[OriginState, list[Problem]]:
+    """Profiles, active profile, journal and in-band header from the ``serve`` settings, and
+    the bundled profiles that ``--max-duration`` would cut (to warn about).
+
+    A profile from the user's directories that cannot finish before ``--max-duration`` is an
+    error (:func:`fakeorigin.durations.duration_problem`), like an invalid one; a bundled one is
+    only warned about, so that a short ``--max-duration`` (to cut ``hang`` short) still serves
+    the bundled set, unless it is the active profile.
+    """
+    directories: list[Path] = settings["profiles"]
+    profiles = load_profile_dirs(directories)
+    errors: list[Problem] = []
+    warnings: list[Problem] = []
+    for name, source in sorted(profile_sources(directories).items()):
+        problem = duration_problem(profiles[name], settings["max_duration"], str(source))
+        if problem is None:
+            continue
+        bundled = source.parent == bundled_profiles_dir() and name != settings["profile"]
+        (warnings if bundled else errors).append(problem)
+    if errors:
+        raise ProfileError(errors)
+    state = OriginState(
+        profiles=profiles,
         active=settings["profile"],
         journal=Journal(settings["journal_size"]),
         inband_header=None if settings["no_inband"] else settings["inband_header"],
     )
+    return state, warnings
 
 
 def serve(settings: dict[str, Any], out: IO[str], err: IO[str]) -> int:
     """Run the origin (and the control API) with ``settings`` (:data:`cli.SERVE_OPTIONS`)."""
     try:
-        state = build_state(settings)
+        state, warnings = build_state(settings)
     except ProfileError as problem:
         err.write(f"{problem}\n")
         return 1
@@ -55,6 +77,8 @@ def serve(settings: dict[str, Any], out: IO[str], err: IO[str]) -> int:
     globalLogBeginner.beginLoggingTo(
         [log_observer(settings["log_format"], err)], redirectStandardIO=False
     )
+    for warning in warnings:
+        log.warn("{problem}: served anyway (a bundled profile)", problem=str(warning))
     exit_code = 0
 
     async def start() -> None:
