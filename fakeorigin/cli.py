@@ -20,6 +20,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from fakeorigin import __version__
+from fakeorigin.admission import (
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_HEADER_BYTES,
+)
 from fakeorigin.durations import duration_problem
 from fakeorigin.loader import (
     ProfileError,
@@ -71,6 +76,20 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError(f"must be >= 0 (got {text})")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise ValueError(f"must be >= 0 (got {text})")
+    return value
+
+
 def _log_format(text: str) -> str:
     if text not in ("text", "json"):
         raise ValueError(f"must be text or json (got {text})")
@@ -111,6 +130,37 @@ SERVE_OPTIONS = (
         _positive_float,
         "seconds an exchange may run before it is closed (default 600)",
         default=600.0,
+    ),
+    _Option(
+        "--max-header-bytes",
+        _positive_int,
+        "largest request head (request line and fields); a larger one gets 431 (default 16384)",
+        default=DEFAULT_MAX_HEADER_BYTES,
+    ),
+    _Option(
+        "--max-body-bytes",
+        _non_negative_int,
+        "largest request body; a larger one gets 413 (default 1073741824, 1 GiB)",
+        default=DEFAULT_MAX_BODY_BYTES,
+    ),
+    _Option(
+        "--header-timeout",
+        _positive_float,
+        "seconds a request head may take from its first byte; then 408 (default 60)",
+        default=60.0,
+    ),
+    _Option(
+        "--max-connections",
+        _positive_int,
+        "connections open at once; more are reset at accept and counted (default 10000)",
+        default=DEFAULT_MAX_CONNECTIONS,
+    ),
+    _Option(
+        "--shutdown-grace",
+        _non_negative_float,
+        "on SIGTERM/SIGINT, seconds running exchanges get to finish before the rest are "
+        "closed (default 5)",
+        default=5.0,
     ),
     _Option(
         "--journal-size",

@@ -24,6 +24,7 @@ from typing import Any
 
 import h11
 from autobahn.twisted.websocket import WebSocketServerFactory
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import (
     IAddress,
     IDelayedCall,
@@ -37,6 +38,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from fakeorigin.admission import DEFAULT_MAX_CONNECTIONS, Limits, Refusal, admit, body_too_large
 from fakeorigin.engine import (
     Action,
     AwaitBody,
@@ -57,6 +59,13 @@ from fakeorigin.wire import RequestHead, reason_phrase
 
 log = Logger()
 
+#: A record's ``error`` when fakeorigin itself failed (the traceback is in the log).
+INTERNAL_ERROR = "internal error: see the server log"
+
+#: After the shutdown grace, connections still open this much later are aborted (a WebSocket
+#: whose client does not answer the 1001, a close the peer does not complete).
+_ABORT_AFTER_SECONDS = 1.0
+
 
 @dataclass(frozen=True, slots=True)
 class OriginSettings:
@@ -66,17 +75,28 @@ class OriginSettings:
         max_duration_seconds: an exchange still running after this long is closed and
             journaled as ``max-duration`` (``hang`` ends here).
         linger_seconds: how long a lingering close drains an unread upload before closing.
+        header_timeout_seconds: how long a request head may take to arrive, from its first
+            byte (or from the end of the previous exchange, when it began during that one);
+            then it is answered 408 (``--header-timeout``).
     """
 
     max_duration_seconds: float = 600.0
     linger_seconds: float = 2.0
+    header_timeout_seconds: float = 60.0
 
 
 class OriginFactory(ServerFactory):
     """Builds one :class:`OriginProtocol` per connection, sharing state, clock and settings.
 
     Attributes:
+        limits: what a request head and body may be (``--max-header-bytes``,
+            ``--max-body-bytes``).
+        max_connections: connections open at once; one more is reset as soon as it is
+            accepted, and counted (``--max-connections``).
         connections: the protocols whose connections are open (tests check it drains).
+        refused_connections: connections reset at accept because ``max_connections`` were
+            open (each episode is logged when it starts and when it ends).
+        draining: True once :meth:`drain` began: no new request is served.
     """
 
     noisy = False  # no "Starting factory" line per listening port
@@ -87,19 +107,101 @@ class OriginFactory(ServerFactory):
         clock: IReactorTime,
         settings: OriginSettings | None = None,
         rng: random.Random | None = None,
+        *,
+        limits: Limits | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
         self.state = state
         self.clock = clock
         self.settings = settings or OriginSettings()
         self.rng = rng or random.Random()
+        self.limits = limits or Limits()
+        self.max_connections = max_connections
         self.connections: set[OriginProtocol] = set()
+        self.refused_connections = 0
+        self.draining = False
+        self._refused_before_full: int | None = None
+        self._drained: Deferred[None] | None = None
+        self._drain_calls: list[IDelayedCall] = []
         self._next_connection_id = 1
         self._websocket_factory: WebSocketServerFactory | None = None
 
     def buildProtocol(self, addr: IAddress | None) -> OriginProtocol:  # noqa: N802 (Twisted API)
+        limit = self.max_connections
+        if len(self.connections) >= limit or self.draining:
+            self.refused_connections += 1
+            if self._refused_before_full is None:
+                self._refused_before_full = self.refused_connections - 1
+                log.warn(
+                    "fakeorigin: refusing new connections: {open} open "
+                    "(--max-connections {limit}{draining})",
+                    open=len(self.connections),
+                    limit=limit,
+                    draining=", shutting down" if self.draining else "",
+                )
+            return _Refused(self)
         protocol = OriginProtocol(self, self._next_connection_id)
         self._next_connection_id += 1
         return protocol
+
+    def connection_made(self, protocol: OriginProtocol) -> None:
+        """``protocol``'s connection is open: it counts against ``max_connections``."""
+        self.connections.add(protocol)
+
+    def connection_lost(self, protocol: OriginProtocol) -> None:
+        """``protocol``'s connection is gone: log the end of a refusal episode, finish a drain."""
+        self.connections.discard(protocol)
+        below = len(self.connections) < self.max_connections
+        if self._refused_before_full is not None and below and not self.draining:
+            log.info(
+                "fakeorigin: accepting connections again; {count} refused while "
+                "{limit} were open ({total} refused in all)",
+                count=self.refused_connections - self._refused_before_full,
+                limit=self.max_connections,
+                total=self.refused_connections,
+            )
+            self._refused_before_full = None
+        if self._drained is not None and not self.connections:
+            for call in self._drain_calls:
+                if call.active():
+                    call.cancel()
+            drained, self._drained = self._drained, None
+            drained.callback(None)
+
+    def drain(self, grace_seconds: float) -> Deferred[None]:
+        """Shut down gracefully: serve no new request, close idle connections now, let running
+        exchanges finish for up to ``grace_seconds``, then close the rest (a second later,
+        abort what is still open). Fires once every connection is gone.
+
+        Stop listening first: a connection accepted while draining is refused.
+        """
+        self.draining = True
+        drained: Deferred[None] = Deferred()
+        if not self.connections:
+            drained.callback(None)
+            return drained
+        self._drained = drained
+        self._drain_calls = [
+            self.clock.callLater(grace_seconds, self._grace_over, grace_seconds),
+            self.clock.callLater(grace_seconds + _ABORT_AFTER_SECONDS, self._abort_all),
+        ]
+        for protocol in list(self.connections):
+            protocol.drain()
+        return drained
+
+    def _grace_over(self, grace_seconds: float) -> None:
+        if self.connections:
+            log.info(
+                "fakeorigin: --shutdown-grace {grace} s is over: closing {count} connections",
+                grace=grace_seconds,
+                count=len(self.connections),
+            )
+        for protocol in list(self.connections):
+            protocol.shut_down(f"shutdown: --shutdown-grace {grace_seconds:g} s is over")
+
+    def _abort_all(self) -> None:
+        for protocol in list(self.connections):
+            protocol.transport.abortConnection()  # type: ignore[union-attr]
 
     def websocket_factory(self) -> WebSocketServerFactory:
         """The autobahn factory of this origin's WebSocket sessions (made at the first one)."""
@@ -116,6 +218,9 @@ class _Exchange:
     record: ExchangeRecord
     clock: IReactorTime
     head_time: float
+    head: bytes = b""
+    head_size: int = 0
+    refusal: Refusal | None = None
     actions: Generator[Action, None, None] | None = None
     started: bool = False
     wrote: bool = False
@@ -126,6 +231,11 @@ class _Exchange:
     @property
     def body(self) -> BodyRecord:
         return self.record.body
+
+    @property
+    def running(self) -> bool:
+        """Not over: about to start, running, or hanging."""
+        return not self.finished or self.hanging
 
     def elapsed(self) -> float:
         return self.clock.seconds() - self.head_time
@@ -191,11 +301,17 @@ class OriginProtocol(Protocol):
     def __init__(self, factory: OriginFactory, connection_id: int) -> None:
         self.factory = factory
         self.connection_id = connection_id
-        self._h11 = h11.Connection(h11.SERVER)
+        limits = factory.limits
+        self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_header_bytes)
         self._timers = _Timers(factory.clock)
         self._exchange: _Exchange | None = None
         self._index = 0
+        # The bytes of the request head under way (for the checks, and for the journal when
+        # it is refused), and how many arrived in all.
         self._raw = bytearray()
+        self._raw_seen = 0
+        self._raw_cap = max(RAW_REQUEST_BYTES, limits.max_header_bytes)
+        self._reading = True
         self._pumping = False
         self._closing = False
         self._read_closed = False
@@ -203,6 +319,7 @@ class OriginProtocol(Protocol):
         self._client = "unknown"
         self._wait_call: IDelayedCall | None = None
         self._deadline_call: IDelayedCall | None = None
+        self._head_call: IDelayedCall | None = None
         self._websocket: WebSocketSession | None = None
 
     # -- Twisted's side -------------------------------------------------------------------
@@ -211,7 +328,7 @@ class OriginProtocol(Protocol):
         peer = self.transport.getPeer()  # type: ignore[union-attr]
         host, port = getattr(peer, "host", None), getattr(peer, "port", None)
         self._client = f"{host}:{port}" if host is not None else str(peer)
-        self.factory.connections.add(self)
+        self.factory.connection_made(self)
         self._write_on_accept()
 
     def _write_on_accept(self) -> None:
@@ -233,15 +350,21 @@ class OriginProtocol(Protocol):
         if self._websocket is not None:
             self._websocket.protocol.dataReceived(data)
             return
-        if self._h11.their_state is h11.MUST_CLOSE:
-            # The client's last request (HTTP/1.0, or Connection: close) is complete: what
-            # follows it is not a request (RFC 9112 section 9.6); h11 would call it an error.
+        if not self._reading or self._h11.their_state is h11.MUST_CLOSE:
+            # A refused head's connection reads no more requests; and after the client's last
+            # request (HTTP/1.0, or Connection: close) what follows is not a request (RFC 9112
+            # section 9.6; h11 would call it an error).
             return
         exchange = self._exchange
-        between = exchange is None or exchange.body.complete
-        if between and len(self._raw) < RAW_REQUEST_BYTES:
-            # What arrives between requests is the next head: kept for a malformed one.
-            self._raw += data[: RAW_REQUEST_BYTES - len(self._raw)]
+        if exchange is None or exchange.body.complete:
+            # What arrives between requests is the next head: kept for the checks and the
+            # journal.
+            room = self._raw_cap - len(self._raw)
+            if room > 0:
+                self._raw += data[:room]
+            self._raw_seen += len(data)
+            if exchange is None and self._head_call is None and data:
+                self._await_head()
         try:
             self._h11.receive_data(data)
         except RuntimeError:
@@ -272,7 +395,6 @@ class OriginProtocol(Protocol):
         if self._websocket is not None:
             self._websocket.protocol.connectionLost(reason)
         self._timers.cancel_all()
-        self.factory.connections.discard(self)
         exchange = self._exchange
         if exchange is not None:
             if exchange.actions is not None:
@@ -280,8 +402,59 @@ class OriginProtocol(Protocol):
             if not exchange.finished or exchange.hanging:
                 exchange.note(Event.CLIENT_GONE, None, reason.getErrorMessage())
                 self._conclude(exchange, Outcome.CLIENT_GONE)
+        self.factory.connection_lost(self)
+
+    # -- shutting down (OriginFactory.drain) -------------------------------------------------
+
+    def drain(self) -> None:
+        """The server is shutting down: a connection waiting for a request closes now, and so
+        does a ``hang`` (it would only end at ``--max-duration``); a running exchange finishes
+        first and its connection is not kept (:meth:`_end`)."""
+        exchange = self._exchange
+        if exchange is not None and exchange.hanging:
+            self.shut_down("shutdown: a hang ends here")
+        elif exchange is None and not self._head_started() and not self._closing:
+            self._closing = True
+            self.transport.loseConnection()  # type: ignore[union-attr]
+
+    def shut_down(self, why: str) -> None:
+        """Shutting down, this connection cannot wait any longer: journal an exchange that
+        still runs as closed (``why`` in its timeline), and close."""
+        exchange = self._exchange
+        if exchange is not None and exchange.record.outcome is Outcome.RUNNING:
+            if exchange.actions is not None:
+                exchange.actions.close()
+            exchange.note(Event.CLOSE, None, why)
+            self._conclude(exchange, Outcome.CLOSED)
+        self._reading = False
+        if self._websocket is not None and self._websocket.close(1001, "shutting down"):
+            return  # RFC 6455 section 7.4.1: 1001, going away
+        self._timers.cancel_all()
+        self.transport.loseConnection()  # type: ignore[union-attr]
 
     # -- reading ----------------------------------------------------------------------------
+
+    def _head_started(self) -> bool:
+        """True once a byte of the next request head has arrived."""
+        return self._raw_seen > 0
+
+    def _await_head(self) -> None:
+        """Start the ``--header-timeout`` clock for the request head under way: from its first
+        byte, or from the end of the previous exchange when it began during that one. An idle
+        connection (no byte of a head) has no clock: ``--max-connections`` bounds those."""
+        self._timers.cancel(self._head_call)
+        self._head_call = self._timers.later(
+            self.factory.settings.header_timeout_seconds, self._head_timed_out
+        )
+
+    def _head_timed_out(self) -> None:
+        """No complete request head in time: 408 (RFC 9110 section 15.5.9) and close."""
+        self._head_call = None
+        if self._exchange is not None or self._closing:
+            return
+        seconds = self.factory.settings.header_timeout_seconds
+        why = f"the request head was not complete within {seconds:g} s (--header-timeout)"
+        self._refuse_head(408, why)
 
     def _pump(self) -> None:
         """Take every event h11 has ready and start the exchange they complete.
@@ -347,6 +520,10 @@ class OriginProtocol(Protocol):
         if exchange.body.length == 0:
             exchange.note(Event.BODY_FIRST_BYTE)
         exchange.body.add(data)
+        if exchange.refusal is None and exchange.running:
+            exchange.refusal = body_too_large(exchange.body.length, self.factory.limits)
+            if exchange.refusal is not None and exchange.started:
+                self._stop_exchange(exchange, exchange.refusal)
 
     def _body_complete(self) -> None:
         exchange = self._exchange
@@ -354,7 +531,9 @@ class OriginProtocol(Protocol):
             return
         exchange.body.complete = True
         exchange.note(Event.BODY_COMPLETE, None, f"{exchange.body.length} bytes")
-        self._raw = bytearray(self._h11.trailing_data[0][:RAW_REQUEST_BYTES])
+        trailing = self._h11.trailing_data[0]
+        self._raw = bytearray(trailing[: self._raw_cap])
+        self._raw_seen = len(trailing)
         if exchange.awaiting_body:
             exchange.awaiting_body = False
             self._advance()
@@ -366,6 +545,8 @@ class OriginProtocol(Protocol):
 
     def _open(self, event: h11.Request) -> None:
         """A request head is complete: journal it; it starts when the pump is done."""
+        self._timers.cancel(self._head_call)
+        self._head_call = None
         request = RequestHead(
             method=bytes(event.method),
             target=bytes(event.target),
@@ -381,19 +562,45 @@ class OriginProtocol(Protocol):
         record.target = request.target.decode("latin-1")
         record.http_version = request.http_version.decode("latin-1")
         record.headers = request.headers
-        self._exchange = _Exchange(request, record, clock, clock.seconds())
+        head_size = self._raw_seen - len(self._h11.trailing_data[0])
+        self._exchange = _Exchange(
+            request,
+            record,
+            clock,
+            clock.seconds(),
+            head=bytes(self._raw[:head_size]),
+            head_size=head_size,
+        )
         self._raw.clear()
+        self._raw_seen = 0
         self.factory.state.journal.touch()
 
     def _start(self, exchange: _Exchange) -> None:
-        """Pick the profile (read once, so later changes never touch this exchange) and run."""
+        """Check the request, pick the profile (read once, so later changes never touch this
+        exchange) and run it."""
         exchange.started = True
         record = exchange.record
+        head, exchange.head = exchange.head, b""
+        if self.factory.draining:
+            record.error = "fakeorigin is shutting down"
+            self._refuse(
+                exchange, 503, f"503 Service Unavailable: {record.error}\n", Outcome.REFUSED
+            )
+            return
+        limits = self.factory.limits
+        refusal = admit(head, exchange.head_size, exchange.request, limits) or exchange.refusal
+        if refusal is not None:
+            record.raw_request = head[:RAW_REQUEST_BYTES]
+            self._stop_exchange(exchange, refusal)
+            return
         try:
             selection = self.factory.state.select(exchange.request)
         except UnknownProfileError as err:
             record.selected_by = "header"
             self._refuse(exchange, 400, f"{err}\n", Outcome.REFUSED)
+            return
+        except Exception:
+            self._internal_error(exchange, "choosing its profile")
             return
         record.profile = selection.profile.name
         record.selected_by = selection.selected_by
@@ -436,10 +643,25 @@ class OriginProtocol(Protocol):
                     self._hand_off(exchange, action)
                     return
         except Exception:
-            log.failure("fakeorigin: exchange {id} failed", id=exchange.record.id)
-            exchange.record.error = "internal error: see the server log"
+            self._internal_error(exchange, "running its profile")
+
+    def _internal_error(self, exchange: _Exchange, doing: str) -> None:
+        """fakeorigin itself failed (a bug): log the traceback, journal it, and answer 500 if
+        no final response has begun, else abort the connection (the client cannot tell a
+        response cut short from a complete one otherwise)."""
+        log.failure(
+            "fakeorigin: exchange {id} failed while {doing}", id=exchange.record.id, doing=doing
+        )
+        exchange.record.error = INTERNAL_ERROR
+        if exchange.actions is not None:
+            exchange.actions.close()
+        self._timers.cancel_all()
+        if exchange.wrote or self._closing:
             self._conclude(exchange, Outcome.CLOSED)
             self.transport.abortConnection()  # type: ignore[union-attr]
+            return
+        text = "500 Internal Server Error: fakeorigin failed on this request (see its log)\n"
+        self._refuse(exchange, 500, text, Outcome.CLOSED)
 
     def _conclude(self, exchange: _Exchange, outcome: Outcome) -> None:
         """The exchange is over: record how, and wake whoever waits on the journal."""
@@ -457,7 +679,11 @@ class OriginProtocol(Protocol):
         self._timers.cancel(self._deadline_call)
         if ending is Ending.KEEP_ALIVE and self._h11.their_state is h11.CLOSED:
             ending = Ending.CLOSE  # the client's FIN came after this request: nothing follows
-        if ending is Ending.KEEP_ALIVE:
+        if ending is Ending.KEEP_ALIVE and self.factory.draining:
+            exchange.note(Event.CLOSE, None, "shutting down: the connection is not kept")
+            self._conclude(exchange, Outcome.CLOSED)
+            self._close(linger=False)
+        elif ending is Ending.KEEP_ALIVE:
             self._conclude(exchange, Outcome.KEEP_ALIVE)
             self._next_request()
         elif ending is Ending.RESET:
@@ -499,6 +725,8 @@ class OriginProtocol(Protocol):
         self._h11.send(h11.EndOfMessage())
         self._h11.start_next_cycle()
         self._exchange = None
+        if self._head_started():
+            self._await_head()
         self._pump()
 
     def _refuse(self, exchange: _Exchange, status: int, text: str, outcome: Outcome) -> None:
@@ -509,46 +737,53 @@ class OriginProtocol(Protocol):
         self._conclude(exchange, outcome)
         self._close(linger=not exchange.body.complete)
 
+    def _stop_exchange(self, exchange: _Exchange, refusal: Refusal) -> None:
+        """The request is refused while its exchange runs (or before it starts): answer the
+        refusal's status if no final response has begun, else close."""
+        exchange.started = True
+        exchange.record.error = refusal.reason
+        if exchange.actions is not None:
+            exchange.actions.close()
+        self._timers.cancel_all()
+        exchange.note(Event.BAD_REQUEST, refusal.status, refusal.reason)
+        if not exchange.wrote:
+            text = f"{refusal.status} {reason_phrase(refusal.status)}: {refusal.reason}\n"
+            self._refuse(exchange, refusal.status, text, Outcome.BAD_REQUEST)
+            return
+        self._conclude(exchange, Outcome.BAD_REQUEST)
+        self._close(linger=False)
+
     def _bad_request(self, err: h11.RemoteProtocolError) -> None:
         """h11 refused the request (RFC 9112): answer its status hint and close."""
-        status = err.error_status_hint
         exchange = self._exchange
-        if exchange is not None and not exchange.finished and not exchange.wrote:
-            # Broken framing in the body before anything was sent: answer it.
-            exchange.started = True
-            exchange.record.error = str(err)
-            if exchange.actions is not None:
-                exchange.actions.close()
-            self._timers.cancel_all()
-            exchange.note(Event.BAD_REQUEST, status, str(err))
-            text = f"{status} {reason_phrase(status)}: {err}\n"
-            self._refuse(exchange, status, text, Outcome.BAD_REQUEST)
-            return
-        if exchange is not None and not exchange.finished:
-            # Broken framing in the body with a response under way: stop.
-            exchange.note(Event.BAD_REQUEST, status, str(err))
-            exchange.record.error = str(err)
-            self._conclude(exchange, Outcome.BAD_REQUEST)
-            if exchange.actions is not None:
-                exchange.actions.close()
-            self._timers.cancel_all()
-            self._close(linger=False)
+        if exchange is not None and exchange.running:
+            # Broken framing in the body: answered if no final response has begun.
+            self._stop_exchange(exchange, Refusal(err.error_status_hint, str(err)))
             return
         if exchange is not None:
             return  # the exchange already ended; the rest of its input is being drained
+        self._refuse_head(err.error_status_hint, str(err))
+
+    def _refuse_head(self, status: int, why: str) -> None:
+        """Refuse a request head that never became a request: a record with its raw bytes, the
+        status, and a close; nothing more is read as a request on this connection."""
+        self._timers.cancel(self._head_call)
+        self._head_call = None
+        self._reading = False
         clock = self.factory.clock
         self._index += 1
         record = self.factory.state.journal.open(
             self.connection_id, self._index, self._client, clock.seconds()
         )
-        record.raw_request = bytes(self._raw)
-        record.error = str(err)
+        record.raw_request = bytes(self._raw[:RAW_REQUEST_BYTES])
+        record.error = why
         exchange = _Exchange(RequestHead(b"", b"", b"", ()), record, clock, clock.seconds())
         exchange.started = True
         self._exchange = exchange
-        exchange.note(Event.BAD_REQUEST, status, str(err))
-        text = f"{status} {reason_phrase(status)}: {err}\n"
-        self._refuse(exchange, status, text, Outcome.BAD_REQUEST)
+        exchange.note(Event.BAD_REQUEST, status, why)
+        self._refuse(
+            exchange, status, f"{status} {reason_phrase(status)}: {why}\n", Outcome.BAD_REQUEST
+        )
 
     def _max_duration(self) -> None:
         self._deadline_call = None
@@ -595,3 +830,26 @@ class OriginProtocol(Protocol):
         transport.registerProducer(producer, False)
         producer.armed = True
         transport.loseConnection()
+
+
+class _Refused(OriginProtocol):
+    """A connection over ``--max-connections``: reset as soon as it is made, nothing read.
+
+    An :class:`OriginProtocol` to Twisted and to typing, but none of its state is made: a
+    flood of refused connections costs one small object each.
+    """
+
+    def __init__(self, factory: OriginFactory) -> None:  # the exchange state is never made
+        self.factory = factory
+
+    def connectionMade(self) -> None:  # noqa: N802 (Twisted API)
+        self.transport.abortConnection()  # type: ignore[union-attr]
+
+    def dataReceived(self, data: bytes) -> None:  # noqa: N802 (Twisted API)
+        """Nothing is read from a refused connection."""
+
+    def readConnectionLost(self) -> None:  # noqa: N802 (Twisted API)
+        """Nothing is read from a refused connection."""
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:  # noqa: N802 (Twisted API)
+        """It never counted as open."""

@@ -8,6 +8,7 @@ so ``--listen tcp:0`` is usable from scripts and test fixtures. Logs go to stder
 from __future__ import annotations
 
 import json
+import resource
 from pathlib import Path
 from typing import IO, Any
 
@@ -16,6 +17,7 @@ from twisted.logger import Logger, globalLogBeginner
 from twisted.python.failure import Failure
 
 from fakeorigin import __version__
+from fakeorigin.admission import Limits
 from fakeorigin.cli import profile_sources
 from fakeorigin.durations import duration_problem
 from fakeorigin.journal import Journal
@@ -72,11 +74,19 @@ def serve(settings: dict[str, Any], out: IO[str], err: IO[str]) -> int:
     from twisted.internet import reactor  # noqa: PLC0415 (installs the default reactor)
 
     factory = OriginFactory(
-        state, reactor, OriginSettings(max_duration_seconds=settings["max_duration"])
+        state,
+        reactor,
+        OriginSettings(
+            max_duration_seconds=settings["max_duration"],
+            header_timeout_seconds=settings["header_timeout"],
+        ),
+        limits=Limits(settings["max_header_bytes"], settings["max_body_bytes"]),
+        max_connections=settings["max_connections"],
     )
     globalLogBeginner.beginLoggingTo(
         [log_observer(settings["log_format"], err)], redirectStandardIO=False
     )
+    raise_descriptor_limit(settings["max_connections"])
     for warning in warnings:
         log.warn("{problem}: served anyway (a bundled profile)", problem=str(warning))
     exit_code = 0
@@ -84,7 +94,21 @@ def serve(settings: dict[str, Any], out: IO[str], err: IO[str]) -> int:
     async def start() -> None:
         nonlocal exit_code
         origin = await listen(reactor, settings["listen"], factory, settings["backlog"])
-        reactor.addSystemEventTrigger("before", "shutdown", origin.stop)
+
+        async def shut_down() -> None:
+            await origin.stop()
+            if factory.connections:
+                log.info(
+                    "fakeorigin: shutting down: {count} connections open; running exchanges "
+                    "get {grace} s (--shutdown-grace)",
+                    count=len(factory.connections),
+                    grace=settings["shutdown_grace"],
+                )
+            await factory.drain(settings["shutdown_grace"])
+
+        reactor.addSystemEventTrigger(
+            "before", "shutdown", lambda: Deferred.fromCoroutine(shut_down())
+        )
         control_url = None
         if settings["control"].strip().lower() != "none":
             control_url = await start_control(reactor, state, origin.urls, settings)
@@ -130,6 +154,30 @@ def serve(settings: dict[str, Any], out: IO[str], err: IO[str]) -> int:
         )
     log.info("fakeorigin stopped")
     return exit_code
+
+
+#: Descriptors beyond ``--max-connections``: listening sockets, the control API's connections,
+#: the log, profile files.
+_SPARE_DESCRIPTORS = 256
+
+
+def raise_descriptor_limit(max_connections: int) -> None:
+    """Raise the soft limit on open files to fit ``max_connections`` (up to the hard limit);
+    warn when even the hard limit is too low: connections beyond it would fail at accept."""
+    wanted = max_connections + _SPARE_DESCRIPTORS
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    ceiling = wanted if hard == resource.RLIM_INFINITY else min(hard, wanted)
+    if soft != resource.RLIM_INFINITY and soft < ceiling:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (ceiling, hard))
+        soft = ceiling
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        log.warn(
+            "fakeorigin: --max-connections {wanted} needs about {need} open files, and the "
+            "limit is {soft} (ulimit -n): connections beyond it will fail",
+            wanted=max_connections,
+            need=wanted,
+            soft=soft,
+        )
 
 
 def dump_journal(journal: Journal, path: Path) -> int:
