@@ -128,18 +128,15 @@ class LogCapture:
 
 
 @contextmanager
-def captured_logs() -> Iterator[LogCapture]:
-    """Collect Twisted's log events of level warn and above while the block runs."""
+def captured_logs(minimum: LogLevel = LogLevel.warn) -> Iterator[LogCapture]:
+    """Collect Twisted's log events of level ``minimum`` and above, and every failure logged,
+    while the block runs."""
     capture = LogCapture()
 
     @provider(ILogObserver)
     def observe(event: dict[str, Any]) -> None:
         level = event.get("log_level")
-        if event.get("log_failure") is not None or level in (
-            LogLevel.warn,
-            LogLevel.error,
-            LogLevel.critical,
-        ):
+        if event.get("log_failure") is not None or (level is not None and level >= minimum):
             capture.events.append(event)
 
     globalLogPublisher.addObserver(observe)
