@@ -192,7 +192,7 @@ class OriginFactory(ServerFactory):
     def _grace_over(self, grace_seconds: float) -> None:
         if self.connections:
             log.info(
-                "fakeorigin: --shutdown-grace {grace} s is over: closing {count} connections",
+                "fakeorigin: --shutdown-grace {grace:g} s is over: closing {count} connections",
                 grace=grace_seconds,
                 count=len(self.connections),
             )

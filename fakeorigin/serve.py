@@ -100,7 +100,7 @@ def serve(settings: dict[str, Any], out: IO[str], err: IO[str]) -> int:
             if factory.connections:
                 log.info(
                     "fakeorigin: shutting down: {count} connections open; running exchanges "
-                    "get {grace} s (--shutdown-grace)",
+                    "get {grace:g} s (--shutdown-grace)",
                     count=len(factory.connections),
                     grace=settings["shutdown_grace"],
                 )
