@@ -96,6 +96,7 @@ class OriginFactory(ServerFactory):
         connections: the protocols whose connections are open (tests check it drains).
         refused_connections: connections reset at accept because ``max_connections`` were
             open (each episode is logged when it starts and when it ends).
+        closed_connections: connections that were open and have gone.
         draining: True once :meth:`drain` began: no new request is served.
     """
 
@@ -119,6 +120,7 @@ class OriginFactory(ServerFactory):
         self.max_connections = max_connections
         self.connections: set[OriginProtocol] = set()
         self.refused_connections = 0
+        self.closed_connections = 0
         self.draining = False
         self._refused_before_full: int | None = None
         self._drained: Deferred[None] | None = None
@@ -148,9 +150,15 @@ class OriginFactory(ServerFactory):
         """``protocol``'s connection is open: it counts against ``max_connections``."""
         self.connections.add(protocol)
 
+    @property
+    def open_connections(self) -> int:
+        """How many connections are open now."""
+        return len(self.connections)
+
     def connection_lost(self, protocol: OriginProtocol) -> None:
         """``protocol``'s connection is gone: log the end of a refusal episode, finish a drain."""
         self.connections.discard(protocol)
+        self.closed_connections += 1
         below = len(self.connections) < self.max_connections
         if self._refused_before_full is not None and below and not self.draining:
             log.info(

@@ -20,11 +20,12 @@ from fakeorigin import __version__
 from fakeorigin.admission import Limits
 from fakeorigin.cli import profile_sources
 from fakeorigin.durations import duration_problem
+from fakeorigin.heap import IdleReclaimer
 from fakeorigin.journal import Journal
 from fakeorigin.loader import Problem, ProfileError, bundled_profiles_dir, load_profile_dirs
 from fakeorigin.logs import log_observer
 from fakeorigin.origin_protocol import OriginFactory, OriginSettings
-from fakeorigin.server import listen
+from fakeorigin.server import Listening, listen
 from fakeorigin.state import OriginState, UnknownProfileError
 
 log = Logger()
@@ -73,16 +74,7 @@ def serve(settings: dict[str, Any], out: IO[str], err: IO[str]) -> int:
 
     from twisted.internet import reactor  # noqa: PLC0415 (installs the default reactor)
 
-    factory = OriginFactory(
-        state,
-        reactor,
-        OriginSettings(
-            max_duration_seconds=settings["max_duration"],
-            header_timeout_seconds=settings["header_timeout"],
-        ),
-        limits=Limits(settings["max_header_bytes"], settings["max_body_bytes"]),
-        max_connections=settings["max_connections"],
-    )
+    factory = origin_factory(state, reactor, settings)
     globalLogBeginner.beginLoggingTo(
         [log_observer(settings["log_format"], err)], redirectStandardIO=False
     )
@@ -94,20 +86,13 @@ def serve(settings: dict[str, Any], out: IO[str], err: IO[str]) -> int:
     async def start() -> None:
         nonlocal exit_code
         origin = await listen(reactor, settings["listen"], factory, settings["backlog"])
-
-        async def shut_down() -> None:
-            await origin.stop()
-            if factory.connections:
-                log.info(
-                    "fakeorigin: shutting down: {count} connections open; running exchanges "
-                    "get {grace:g} s (--shutdown-grace)",
-                    count=len(factory.connections),
-                    grace=settings["shutdown_grace"],
-                )
-            await factory.drain(settings["shutdown_grace"])
-
+        reclaimer = IdleReclaimer(reactor, factory)
+        reclaimer.start()
+        reactor.addSystemEventTrigger("before", "shutdown", reclaimer.stop)
         reactor.addSystemEventTrigger(
-            "before", "shutdown", lambda: Deferred.fromCoroutine(shut_down())
+            "before",
+            "shutdown",
+            lambda: Deferred.fromCoroutine(shut_down(factory, origin, settings["shutdown_grace"])),
         )
         control_url = None
         if settings["control"].strip().lower() != "none":
@@ -154,6 +139,33 @@ def serve(settings: dict[str, Any], out: IO[str], err: IO[str]) -> int:
         )
     log.info("fakeorigin stopped")
     return exit_code
+
+
+def origin_factory(state: OriginState, reactor: Any, settings: dict[str, Any]) -> OriginFactory:
+    """The origin's factory with the limits and timeouts of ``settings``."""
+    return OriginFactory(
+        state,
+        reactor,
+        OriginSettings(
+            max_duration_seconds=settings["max_duration"],
+            header_timeout_seconds=settings["header_timeout"],
+        ),
+        limits=Limits(settings["max_header_bytes"], settings["max_body_bytes"]),
+        max_connections=settings["max_connections"],
+    )
+
+
+async def shut_down(factory: OriginFactory, origin: Listening, grace_seconds: float) -> None:
+    """Stop accepting, then drain: running exchanges get ``grace_seconds`` to finish."""
+    await origin.stop()
+    if factory.connections:
+        log.info(
+            "fakeorigin: shutting down: {count} connections open; running exchanges "
+            "get {grace:g} s (--shutdown-grace)",
+            count=len(factory.connections),
+            grace=grace_seconds,
+        )
+    await factory.drain(grace_seconds)
 
 
 #: Descriptors beyond ``--max-connections``: listening sockets, the control API's connections,
