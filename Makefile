@@ -8,14 +8,18 @@ ARGS ?=
 PYTEST_ARGS ?=
 DOCKER ?= docker
 IMAGE ?= fakeorigin
+# make bench: about 6 minutes; writes bench/RESULTS.md. BENCH_ARGS='--smoke' for a quick check,
+# '--parts trickle' for one part, '--source DIR' to measure another checkout against the peers.
+BENCH_ARGS ?=
 
-.PHONY: help install run test lint format docs hadolint docker test-tools clean
+.PHONY: help install run test lint format docs hadolint docker bench bench-tools test-tools clean
 
 help:
 	@echo "make run     serve the bundled profiles on http://127.0.0.1:8080 (ARGS='--profile hang')"
 	@echo "make test    lint, then the whole test suite (installs curl with apt-get if missing)"
 	@echo "make lint    ruff and mypy --strict"
 	@echo "make docker  build the image (needs a Docker engine)"
+	@echo "make bench   benchmarks next to twisted.web, aiohttp, autobahn (needs wrk)"
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +67,16 @@ docker:
 	  exit 1; \
 	fi
 	$(DOCKER) build -f docker/Dockerfile -t $(IMAGE) .
+
+bench-tools:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk >/dev/null; \
+	  else echo "make bench needs wrk: install it (Debian/Ubuntu: sudo apt-get install wrk)"; \
+	    exit 1; fi; }
+
+bench: install bench-tools
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 # docs/profiles.md and docs/violations.md (with profiles/violation-*.yaml) are generated from the
 # model and the catalogue; tests fail when they are stale.
