@@ -169,7 +169,7 @@ def delete_and_restore(fire: Fire, control: ControlClient) -> None:
             control_call(fire, deleting, ("profile-in-use", "not-found"))
             time.sleep(0.1)  # requests naming flux meanwhile get 400
             control_call(fire, partial(control.put_profile, "flux", V1))
-        time.sleep(0.02)
+        time.sleep(0.3)  # then flux lives a while
 
 
 def rules(fire: Fire, control: ControlClient) -> None:
