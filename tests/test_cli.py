@@ -33,6 +33,12 @@ def test_version() -> None:
         (["serve", "--journal-size", "x"], "argument --journal-size: invalid _positive_int"),
         (["serve", "--log-format", "xml"], "argument --log-format: invalid _log_format"),
         (["serve", "--bogus"], "unrecognized arguments: --bogus"),
+        (["serve", "--max-header-bytes", "0"], "argument --max-header-bytes: invalid"),
+        (["serve", "--max-body-bytes", "-1"], "argument --max-body-bytes: invalid"),
+        (["serve", "--header-timeout", "0"], "argument --header-timeout: invalid"),
+        (["serve", "--max-connections", "0"], "argument --max-connections: invalid"),
+        (["serve", "--shutdown-grace", "-1"], "argument --shutdown-grace: invalid"),
+        (["check", "--max-duration", "0"], "argument --max-duration: invalid"),
     ],
 )
 def test_bad_usage_exits_2(argv: list[str], message: str) -> None:
@@ -48,6 +54,10 @@ def test_bad_usage_exits_2(argv: list[str], message: str) -> None:
         ({"FAKEORIGIN_JOURNAL_SIZE": "ten"}, "FAKEORIGIN_JOURNAL_SIZE='ten': invalid literal"),
         ({"FAKEORIGIN_ANNOUNCE": "maybe"}, "FAKEORIGIN_ANNOUNCE='maybe': must be 1/0"),
         ({"FAKEORIGIN_LOG_FORMAT": "xml"}, "FAKEORIGIN_LOG_FORMAT='xml': must be text or json"),
+        ({"FAKEORIGIN_MAX_CONNECTIONS": "0"}, "FAKEORIGIN_MAX_CONNECTIONS='0': must be >= 1"),
+        ({"FAKEORIGIN_SHUTDOWN_GRACE": "-2"}, "FAKEORIGIN_SHUTDOWN_GRACE='-2': must be >= 0"),
+        ({"FAKEORIGIN_MAX_BODY_BYTES": "-1"}, "FAKEORIGIN_MAX_BODY_BYTES='-1': must be >= 0"),
+        ({"FAKEORIGIN_HEADER_TIMEOUT": "soon"}, "FAKEORIGIN_HEADER_TIMEOUT='soon': could not"),
     ],
 )
 def test_bad_environment_exits_2(env: dict[str, str], message: str) -> None:
@@ -100,6 +110,20 @@ def test_environment_fills_in_and_command_line_wins() -> None:
     assert got["announce"] is True
     assert got["no_inband"] is True
     assert got["profiles"] == [bundled_profiles_dir(), Path("/srv/profiles")]
+
+
+def test_limits_from_the_environment_and_the_command_line() -> None:
+    env = {
+        "FAKEORIGIN_MAX_HEADER_BYTES": "8192",
+        "FAKEORIGIN_MAX_BODY_BYTES": "0",
+        "FAKEORIGIN_HEADER_TIMEOUT": "2.5",
+        "FAKEORIGIN_MAX_CONNECTIONS": "50",
+        "FAKEORIGIN_SHUTDOWN_GRACE": "0",
+    }
+    got = settings(["--max-connections", "60"], env)
+    assert (got["max_header_bytes"], got["max_body_bytes"]) == (8192, 0)
+    assert (got["header_timeout"], got["shutdown_grace"]) == (2.5, 0.0)
+    assert got["max_connections"] == 60
 
 
 def test_listen_is_repeatable() -> None:
