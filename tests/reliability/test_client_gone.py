@@ -1,4 +1,5 @@
-"""A client that vanishes at every point of every bundled profile, in memory.
+"""A client that vanishes at every point of every bundled profile (in memory), and at the
+points the issue names on a real socket (a reset).
 
 For each bundled profile (the active one), a reference run finds every moment something is due
 (a 100 pending, each 102 of a trickle, each piece of a dribble, a WebSocket script's sleep and
@@ -14,15 +15,24 @@ handed to autobahn, and unchanged for one that had already ended.
 from __future__ import annotations
 
 import itertools
+import socket
+import struct
+import time
 
 import pytest
+import pytest_twisted
 from twisted.internet.error import ConnectionLost
+from twisted.internet.threads import deferToThread
 from twisted.python.failure import Failure
 
 from fakeorigin.journal import Event, Outcome
 from fakeorigin.violations import CATALOGUE
-from tests.memory import START, Client, HalfCloseTransport, MemoryOrigin, bundled_profiles, timeline
-from tests.reliability.support import captured_logs
+from tests.clients import RawReader, connect
+from tests.memory import START, Client, MemoryOrigin, bundled_profiles, timeline
+from tests.reliability.armed import Armed, armed
+from tests.reliability.support import captured_logs, connect_tcp_like
+
+__all__ = ["armed"]  # the fixture
 
 #: Long enough for every bundled profile's schedule (the WebSocket script waits 5 s for a
 #: message, then 2 s for the Close reply); a hang ends at --max-duration.
@@ -54,23 +64,11 @@ def request_for(name: str) -> bytes:
     return GET
 
 
-class Transport(HalfCloseTransport):
-    """Half-closes like TCP; its unregisterProducer, like TCP's, takes no producer."""
-
-    def unregisterProducer(self) -> None:  # noqa: N802 (Twisted API)
-        self.producer = None
-        self.streaming = None
-
-
 def start(name: str) -> tuple[MemoryOrigin, Client]:
     origin = MemoryOrigin()
     origin.settings(max_duration_seconds=MAX_DURATION)
     origin.state.active = name
-    transport = Transport()
-    protocol = origin.factory.buildProtocol(None)
-    protocol.makeConnection(transport)  # type: ignore[no-untyped-call]
-    client = Client(protocol, transport)
-    origin.clients.append(client)
+    client = connect_tcp_like(origin)
     client.send(request_for(name))
     return origin, client
 
@@ -172,3 +170,45 @@ def test_the_points_cover_what_the_issue_names() -> None:
     assert {0.5, 1.0, 2.5, 4.0} <= set(cut_points(schedule("processing-trickle")[0]))
     assert {0.05, 0.1, 0.35} <= set(cut_points(schedule("slow-body")[0]))
     assert {0.05, 0.1, 1.1, 2.1} <= set(cut_points(schedule("websocket-script-demo")[0]))
+
+
+# -- the same on a real socket: the client resets (RST) mid-way -----------------------------
+
+REAL_CASES = [
+    pytest.param("expect-continue-delayed", UPLOAD, 0.25, "client-gone", id="100 pending"),
+    pytest.param("processing-trickle", GET, 1.5, "client-gone", id="mid-trickle"),
+    pytest.param("slow-body", GET, 0.35, "client-gone", id="mid-dribble"),
+    pytest.param("hang", GET, 0.3, "client-gone", id="hang"),
+    pytest.param("websocket-echo", HANDSHAKE, 0.3, "websocket-closed", id="mid-WebSocket"),
+]
+
+
+def leave_with_reset(port: int, request: bytes, after: float) -> bytes:
+    """Send ``request``, read for ``after`` seconds, then reset the connection (RST)."""
+    with connect(port) as sock:
+        sock.sendall(request)
+        received = RawReader(sock, time.monotonic()).read(after).data
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    return received
+
+
+@pytest.mark.realsocket
+@pytest.mark.parametrize(("name", "request_bytes", "after", "event"), REAL_CASES)
+@pytest_twisted.ensureDeferred
+async def test_client_resetting_on_a_real_socket(
+    armed: Armed, name: str, request_bytes: bytes, after: float, event: str
+) -> None:
+    armed.state.active = name
+    await deferToThread(leave_with_reset, armed.port, request_bytes, after)
+    await armed.settle()
+    (record,) = armed.state.journal
+    last = record.timeline[-1]
+    assert last.event.value == event
+    assert after - 0.1 <= last.seconds <= after + 0.3
+    if event == "client-gone":
+        assert record.outcome is Outcome.CLIENT_GONE
+        assert last.detail == "Connection to the other side was lost in a non-clean fashion."
+    else:
+        assert record.outcome is Outcome.UPGRADED
+        assert str(last.detail).startswith("not clean")
+    # the fixture then checks: no connection open, no timer pending, nothing logged as error
