@@ -158,14 +158,17 @@ def check(figures: dict[str, Any], load: Load) -> None:
 
 
 def report(figures: dict[str, Any]) -> str:
-    """One line of figures for the test's output (docs/reliability.md quotes them)."""
-    run = figures["run"]
+    """The figures of a run, for the test's output (docs/reliability.md quotes them)."""
+    run, warmup, page = figures["run"], figures["warmup"], figures["journal"]
+    scenarios = ", ".join(f"{name} {c['sent']}" for name, c in run["by_scenario"].items())
     return (
-        f"{run['connections']} connections, {run['seconds']} s: {run['sent']} requests "
-        f"({run['ok']} as expected), {run['connections_opened']} connections opened; journal "
-        f"{len(figures['journal']['entries'])} held + {figures['journal']['evicted']} evicted; "
-        f"RSS baseline {figures['rss_baseline_kib']} KiB, peak {figures['rss_peak_kib']} KiB, "
-        f"after {figures['rss_after_kib']} KiB"
+        f"{run['connections']} connections open at once (all connected in "
+        f"{run['connect_seconds']} s), run {run['seconds']} s: {run['sent']} requests, "
+        f"{run['ok']} as expected, {run['unexpected_count']} not ({scenarios}); "
+        f"{run['connections_opened']} connections opened; warm-up {warmup['sent']} requests; "
+        f"journal {len(page['entries'])} held + {page['evicted']} evicted = "
+        f"{len(page['entries']) + page['evicted']}; RSS baseline {figures['rss_baseline_kib']} "
+        f"KiB, peak {figures['rss_peak_kib']} KiB, after {figures['rss_after_kib']} KiB"
     )
 
 
