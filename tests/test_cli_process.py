@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from fakeorigin import __version__
+from tests import control_process
 from tests.clients import Ended, RawReader, connect, curl
 
 pytestmark = pytest.mark.realsocket
@@ -39,13 +40,10 @@ STOP_SECONDS = 5.0
 def child_env(**settings: str) -> dict[str, str]:
     """This environment without any ``FAKEORIGIN_*``, plus ``settings``.
 
-    The control API (a later layer) listens on 127.0.0.1:8081 unless told otherwise; these
-    tests are about the origin, so it is switched off (a CLI without it ignores the variable).
+    The control API listens on 127.0.0.1:8081 unless told otherwise; these tests are about
+    the origin, so it is switched off.
     """
-    env = {key: value for key, value in os.environ.items() if not key.startswith("FAKEORIGIN_")}
-    env["FAKEORIGIN_CONTROL"] = "none"
-    env.update(settings)
-    return env
+    return control_process.child_env(**{"FAKEORIGIN_CONTROL": "none", **settings})
 
 
 @dataclass
