@@ -62,6 +62,10 @@ log = Logger()
 #: A record's ``error`` when fakeorigin itself failed (the traceback is in the log).
 INTERNAL_ERROR = "internal error: see the server log"
 
+#: Pipelined bytes h11 may hold while a request is served; beyond, reading pauses (TCP flow
+#: control holds the rest at the client) until that request's turn comes.
+_PIPELINE_BYTES = 64 * 1024
+
 #: After the shutdown grace, connections still open this much later are aborted (a WebSocket
 #: whose client does not answer the 1001, a close the peer does not complete).
 _ABORT_AFTER_SECONDS = 1.0
@@ -320,6 +324,7 @@ class OriginProtocol(Protocol):
         self._raw_seen = 0
         self._raw_cap = max(RAW_REQUEST_BYTES, limits.max_header_bytes)
         self._reading = True
+        self._paused = False
         self._pumping = False
         self._closing = False
         self._read_closed = False
@@ -378,6 +383,26 @@ class OriginProtocol(Protocol):
         except RuntimeError:
             return  # h11 is past the end of this connection (closing): input is discarded
         self._pump()
+        self._hold_pipeline()
+
+    def _hold_pipeline(self) -> None:
+        """Stop reading while a request runs and more than :data:`_PIPELINE_BYTES` of what
+        follows it wait in h11 (which would otherwise buffer whatever a client sends); read
+        again once they are fewer. ``_raw_seen`` counts them: h11 takes none while it waits
+        for the running request to end."""
+        exchange = self._exchange
+        over = (
+            exchange is not None
+            and exchange.body.complete
+            and not self._closing
+            and self._raw_seen > max(_PIPELINE_BYTES, self._raw_cap)
+        )
+        if over != self._paused:
+            self._paused = over
+            if over:
+                self.transport.pauseProducing()  # type: ignore[union-attr]
+            else:
+                self.transport.resumeProducing()  # type: ignore[union-attr]
 
     def readConnectionLost(self) -> None:  # noqa: N802 (Twisted API)
         """The client shut down its sending side (FIN) but may still read: RFC 9112 section 9.6.
@@ -736,6 +761,7 @@ class OriginProtocol(Protocol):
         if self._head_started():
             self._await_head()
         self._pump()
+        self._hold_pipeline()
 
     def _refuse(self, exchange: _Exchange, status: int, text: str, outcome: Outcome) -> None:
         clock = self.factory.clock

@@ -355,3 +355,26 @@ def test_any_input_is_answered_or_closed_and_nothing_is_left(
                 assert b"HTTP/1.1 %d " % refused in written
                 assert b"Connection: close\r\n" in refusal_head(written)
             assert client.state in ("closed", "aborted", "half-closed") or client.lost
+
+
+# -- a client pipelining without end while its request runs --------------------------------------
+
+
+def test_reading_pauses_when_pipelined_bytes_pile_up(origin: MemoryOrigin) -> None:
+    origin.use({"sleep": 1}, {"respond": {"status": 200, "body": "slow"}})
+    client = origin.connect()
+    client.send(GET)
+    for _ in range(100):  # 1 MiB of pipelined requests while the first one sleeps
+        client.send(GET * 256)
+        if client.transport.producerState == "paused":
+            break
+    assert client.transport.producerState == "paused"
+    held = len(client.protocol._h11.trailing_data[0])
+    assert 64 * 1024 < held <= 64 * 1024 + 256 * len(GET)
+    origin.advance(1)  # one answered, the next runs: still too much waiting, still paused
+    assert status_lines(client.take()) == [200]
+    assert client.transport.producerState == "paused"
+    origin.use({"respond": {"status": 200, "body": "fast"}})  # the rest go at once
+    origin.advance(1)
+    assert client.transport.producerState == "producing"
+    assert len(status_lines(client.take())) == held // len(GET)  # every one held is served
