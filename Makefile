@@ -12,7 +12,7 @@ IMAGE ?= fakeorigin
 # '--parts trickle' for one part, '--source DIR' to measure another checkout against the peers.
 BENCH_ARGS ?=
 
-.PHONY: help install run test lint format docs hadolint docker bench bench-tools test-tools clean
+.PHONY: help install run test lint format docs hadolint docker bench bench-tools load test-tools clean
 
 help:
 	@echo "make run     serve the bundled profiles on http://127.0.0.1:8080 (ARGS='--profile hang')"
@@ -67,6 +67,10 @@ docker:
 	  exit 1; \
 	fi
 	$(DOCKER) build -f docker/Dockerfile -t $(IMAGE) .
+
+# The long load run (2,000 connections for 30 s, about a minute); figures in docs/reliability.md.
+load: install
+	$(BIN)/pytest -m load -s tests/reliability/test_load.py
 
 bench-tools:
 	@command -v wrk >/dev/null 2>&1 || { \

@@ -42,6 +42,7 @@ from fakeorigin.control_models import (
     RuleList,
     RuleOut,
 )
+from fakeorigin.durations import duration_problem
 from fakeorigin.journal import Journal
 from fakeorigin.loader import ProfileError, format_location, profile_from_data
 from fakeorigin.state import OriginState, ProfileInUseError, UnknownProfileError, UnknownRuleError
@@ -171,12 +172,14 @@ class ControlAPI:
         *,
         token: str | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        max_duration_seconds: float | None = None,
     ) -> None:
         self.state = state
         self.clock = clock
         self.origin_urls: list[str] = []
         self._token = None if token is None else token.encode("utf-8")
         self._max_body_bytes = max_body_bytes
+        self._max_duration_seconds = max_duration_seconds
         self._started = clock.seconds()
 
     # -- plumbing -------------------------------------------------------------------------
@@ -318,6 +321,12 @@ class ControlAPI:
             raise ApiError(
                 400, "invalid-profile", f"profile {name!r} is invalid", details
             ) from None
+        if self._max_duration_seconds is not None:
+            # The same rule as at start-up: a profile --max-duration would always cut is refused.
+            problem = duration_problem(profile, self._max_duration_seconds, f"PUT /profiles/{name}")
+            if problem is not None:
+                detail = ErrorDetail(location=problem.location, message=problem.message)
+                raise ApiError(400, "invalid-profile", f"profile {name!r} is invalid", [detail])
         created = self.state.put_profile(profile)
         return _json(request, 201 if created else 200, self._profile_document(name))
 

@@ -213,7 +213,7 @@ async def start_control(
     from fakeorigin.control_api import ControlAPI  # noqa: PLC0415
 
     token = settings["control_token"]
-    api = ControlAPI(state, reactor, token=token)
+    api = ControlAPI(state, reactor, token=token, max_duration_seconds=settings["max_duration"])
     api.origin_urls = origin_urls
     # No access-log line per control request either: logs carry start-up, shutdown, failures.
     site = Site(api.app.resource())  # type: ignore[no-untyped-call]

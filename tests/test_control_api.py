@@ -8,19 +8,23 @@ the clock.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import yaml
+from treq.testing import StubTreq
+from twisted.internet.task import Clock
 from twisted.logger import LogEvent, LogLevel, capturedLogs, formatEvent
 from twisted.web.client import ResponseNeverReceived
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from fakeorigin import __version__, control_api
 from fakeorigin.catalogue import catalogue_document
-from fakeorigin.journal import ExchangeRecord, Outcome
+from fakeorigin.control_api import ControlAPI
+from fakeorigin.journal import ExchangeRecord, Journal, Outcome
 from fakeorigin.loader import bundled_profiles_dir, load_profile_dir
 from fakeorigin.openapi import openapi_document
 from fakeorigin.profile import Profile
@@ -1062,3 +1066,27 @@ def test_the_500_log_line_names_method_and_path_as_text(
     [event] = logged
     logged.clear()
     assert formatEvent(event) == "control API: POST /reset failed"
+
+
+def test_put_profile_refuses_one_max_duration_would_always_cut() -> None:
+    """The start-up rule holds for uploads too: nothing is stored, the error is located."""
+    state = OriginState(load_profile_dir(bundled_profiles_dir()), "default", Journal(10))
+    stub = StubTreq(ControlAPI(state, Clock(), max_duration_seconds=1.0).app.resource())
+    replies: list[tuple[int, dict[str, Any]]] = []
+
+    def put(body: dict[str, Any]) -> None:
+        request = stub.put(  # type: ignore[attr-defined]
+            "http://x/profiles/slow", data=json.dumps(body).encode()
+        )
+        request.addCallback(lambda r: r.json().addCallback(lambda j: replies.append((r.code, j))))
+        stub.flush()
+
+    put({"steps": [{"sleep": 5}, {"respond": {"status": 200}}]})
+    status, error = replies[-1]
+    assert status == 400
+    assert error["error"] == "invalid-profile"
+    assert error["details"][0]["location"] == "steps"
+    assert "not less than --max-duration 1 s" in error["details"][0]["message"]
+    assert "slow" not in state.profiles
+    put({"steps": [{"sleep": 0.5}, {"respond": {"status": 200}}]})
+    assert replies[-1][0] == 201
