@@ -8,9 +8,7 @@ happened. Loopback only: every endpoint binds 127.0.0.1.
 from __future__ import annotations
 
 import json
-import os
 import re
-import select
 import signal
 import socket
 import subprocess
@@ -67,18 +65,9 @@ class Served:
 
 
 def read_line(process: subprocess.Popen[bytes], seconds: float) -> bytes:
-    """The first line ``process`` writes to stdout, waiting at most ``seconds``."""
-    assert process.stdout is not None
-    deadline = time.monotonic() + seconds
-    line = b""
-    while not line.endswith(b"\n"):
-        remaining = deadline - time.monotonic()
-        assert remaining > 0, f"no announce line within {seconds} s (got {line!r})"
-        readable, _, _ = select.select([process.stdout], [], [], remaining)
-        if readable:
-            data = os.read(process.stdout.fileno(), 1)
-            assert data, f"stdout closed before the announce line; exit {process.wait(5)}"
-            line += data
+    """The announce line: control_process.read_line, which must not meet the end of stdout."""
+    line = control_process.read_line(process, seconds)
+    assert line, f"stdout closed before the announce line; exit {process.wait(5)}"
     return line
 
 
