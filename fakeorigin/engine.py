@@ -34,7 +34,6 @@ import json
 import random
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
-from email.utils import formatdate
 from typing import Any, Protocol
 
 from fakeorigin import __version__
@@ -73,12 +72,16 @@ from fakeorigin.profile import (
 )
 from fakeorigin.violations import CATALOGUE, Context
 from fakeorigin.wire import (
+    CRLF,
     Header,
     RequestHead,
     chunk,
     has_header,
+    header_block,
+    http_date,
     last_chunk,
     response_head,
+    status_line,
     tokens,
 )
 
@@ -244,38 +247,82 @@ def echo_document(request: RequestHead, body: BodyRecord) -> bytes:
     return json.dumps(document, indent=2).encode("utf-8") + b"\n"
 
 
+@dataclass(frozen=True, slots=True)
+class _Head:
+    """A final response's head rendered up to what changes per exchange (the Date, whether
+    to add ``Connection: close``), and its content."""
+
+    start: bytes  # status line and the profile's header lines
+    date: bool
+    rest: bytes  # Server, Content-Length or Transfer-Encoding lines
+    asked_close: bool
+    content: bytes
+
+    def render(self, now: float, *, add_close: bool) -> bytes:
+        date = b"Date: " + http_date(now) + CRLF if self.date else b""
+        close = b"Connection: close\r\n" if add_close else b""
+        return self.start + date + self.rest + close + CRLF
+
+
+def _head(spec: Respond, content: bytes, chunked: bool) -> _Head:
+    headers = list(spec.headers)
+    if spec.echo and not has_header(headers, b"content-type"):
+        headers.append((b"Content-Type", b"application/json"))
+    date = "date" not in spec.omit and not has_header(headers, b"date")
+    rest: list[Header] = []
+    if "server" not in spec.omit and not has_header(headers, b"server"):
+        rest.append((b"Server", SERVER_HEADER))
+    if spec.status not in (204, 304):
+        if chunked:
+            rest.append((b"Transfer-Encoding", b"chunked"))
+        else:
+            rest.append((b"Content-Length", b"%d" % len(content)))
+    asked_close = any(b"close" in tokens(v) for n, v in headers if n.lower() == b"connection")
+    start = status_line(spec.status, spec.reason) + header_block(headers)
+    return _Head(start, date, header_block(rest), asked_close, content)
+
+
+#: Heads of respond steps without echo, rendered once per step (by identity; the step is
+#: kept so that its id cannot be reused). Bounded: profiles replaced through the API leave
+#: theirs behind until it is cleared.
+_HEADS: dict[int, tuple[Respond, _Head]] = {}
+_HEADS_MAX = 1024
+
+
+def _static_head(spec: Respond, chunked: bool) -> _Head:
+    key = id(spec) * 2 + chunked
+    cached = _HEADS.get(key)
+    if cached is not None and cached[0] is spec:
+        return cached[1]
+    if len(_HEADS) >= _HEADS_MAX:
+        _HEADS.clear()
+    head = _head(spec, spec.content(), chunked)
+    _HEADS[key] = (spec, head)
+    return head
+
+
 def _respond(spec: Respond, run: _Run) -> Iterator[Action]:
     request, body = run.view.request, run.view.body
-    content = echo_document(request, body) if spec.echo else spec.content()
     chunked = spec.chunked
     if chunked and request.is_http10:
         chunked = False
         yield Note(Event.NOTE, None, "chunked not sent to HTTP/1.0 (RFC 9112 section 6.1)")
-    headers = list(spec.headers)
-    if spec.echo and not has_header(headers, b"content-type"):
-        headers.append((b"Content-Type", b"application/json"))
-    headers.extend(_generated_headers(spec.omit, run.view.wall_clock(), headers))
-    if spec.status not in (204, 304):
-        if chunked:
-            headers.append((b"Transfer-Encoding", b"chunked"))
-        else:
-            headers.append((b"Content-Length", b"%d" % len(content)))
-    asked_close = any(b"close" in tokens(v) for n, v in headers if n.lower() == b"connection")
-    run.closing = run.closing or asked_close or request.wants_close or not body.complete
-    if run.closing and not asked_close:
-        headers.append((b"Connection", b"close"))
-    yield Write(
-        response_head(spec.status, spec.reason, headers), Event.RESPONSE_STARTED, spec.status
-    )
+    if spec.echo:
+        head = _head(spec, echo_document(request, body), chunked)
+    else:
+        head = _static_head(spec, chunked)
+    run.closing = run.closing or head.asked_close or request.wants_close or not body.complete
+    data = head.render(run.view.wall_clock(), add_close=run.closing and not head.asked_close)
+    yield Write(data, Event.RESPONSE_STARTED, spec.status)
     if not (request.is_head or spec.status in (204, 304)):
-        yield from _content(spec, content, chunked, run)
+        yield from _content(spec, head.content, chunked, run)
     yield Note(Event.RESPONSE_COMPLETE, spec.status)
 
 
 def _generated_headers(omit: Sequence[str], now: float, given: Sequence[Header]) -> list[Header]:
     out = []
     if "date" not in omit and not has_header(given, b"date"):
-        out.append((b"Date", formatdate(now, usegmt=True).encode("ascii")))
+        out.append((b"Date", http_date(now)))
     if "server" not in omit and not has_header(given, b"server"):
         out.append((b"Server", SERVER_HEADER))
     return out
@@ -453,7 +500,7 @@ def _without_upgrade(headers: list[Header], _run: _Run) -> Iterator[Action]:
 
 
 def _status_200(headers: list[Header], run: _Run) -> Iterator[Action]:
-    date = (b"Date", formatdate(run.view.wall_clock(), usegmt=True).encode("ascii"))
+    date = (b"Date", http_date(run.view.wall_clock()))
     head = response_head(200, None, [*headers, date, (b"Content-Length", b"0")])
     yield Write(head, Event.RESPONSE_STARTED, 200)
 
@@ -599,7 +646,7 @@ def error_response(status: int, text: str, now: float) -> bytes:
     content = text.encode("utf-8")
     headers = [
         (b"Content-Type", b"text/plain; charset=utf-8"),
-        (b"Date", formatdate(now, usegmt=True).encode("ascii")),
+        (b"Date", http_date(now)),
         (b"Server", SERVER_HEADER),
         (b"Content-Length", b"%d" % len(content)),
         (b"Connection", b"close"),

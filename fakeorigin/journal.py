@@ -21,6 +21,8 @@ from typing import Any
 
 from fakeorigin.wire import Header
 
+_EMPTY_SHA256 = hashlib.sha256().hexdigest()
+
 #: How much of a request body the journal keeps.
 BODY_HEAD_BYTES = 1024
 #: How much of a malformed request the journal keeps.
@@ -106,11 +108,13 @@ class BodyRecord:
     length: int = 0
     complete: bool = False
     head: bytearray = field(default_factory=bytearray)
-    _digest: Any = field(default_factory=hashlib.sha256)
+    _digest: Any = None  # a sha256 once the first byte arrives: most requests have no body
 
     def add(self, data: bytes | bytearray) -> None:
         """Account for ``data`` received."""
         self.length += len(data)
+        if self._digest is None:
+            self._digest = hashlib.sha256()
         self._digest.update(data)
         room = BODY_HEAD_BYTES - len(self.head)
         if room > 0:
@@ -119,7 +123,7 @@ class BodyRecord:
     @property
     def sha256(self) -> str:
         """Hex sha256 of the bytes received so far."""
-        return str(self._digest.hexdigest())
+        return _EMPTY_SHA256 if self._digest is None else str(self._digest.hexdigest())
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: length, completeness, sha256 and the first KiB (base64 and text)."""

@@ -20,10 +20,9 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h11
-from autobahn.twisted.websocket import WebSocketServerFactory
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import (
     IAddress,
@@ -54,8 +53,13 @@ from fakeorigin.engine import (
 from fakeorigin.journal import RAW_REQUEST_BYTES, BodyRecord, Event, ExchangeRecord, Outcome
 from fakeorigin.state import OriginState, UnknownProfileError
 from fakeorigin.violations import accept_bytes
-from fakeorigin.websocket import WebSocketSession, autobahn_factory, replay_head
-from fakeorigin.wire import RequestHead, reason_phrase
+from fakeorigin.wire import RequestHead, reason_phrase, simple_request
+
+if TYPE_CHECKING:
+    # autobahn (tens of ms of imports) is imported at the first WebSocket upgrade.
+    from autobahn.twisted.websocket import WebSocketServerFactory
+
+    from fakeorigin.websocket import WebSocketSession
 
 log = Logger()
 
@@ -218,6 +222,8 @@ class OriginFactory(ServerFactory):
     def websocket_factory(self) -> WebSocketServerFactory:
         """The autobahn factory of this origin's WebSocket sessions (made at the first one)."""
         if self._websocket_factory is None:
+            from fakeorigin.websocket import autobahn_factory  # noqa: PLC0415 (autobahn: lazily)
+
             self._websocket_factory = autobahn_factory(self.clock)
         return self._websocket_factory
 
@@ -285,20 +291,24 @@ class _Timers:
     """The connection's pending DelayedCalls, so that all can be cancelled at once."""
 
     clock: IReactorTime
-    pending: set[IDelayedCall] = field(default_factory=set)
+    # A list and no closure per call: a connection has two or three at most, and an empty
+    # set plus a closure were 400 bytes of every held connection.
+    pending: list[IDelayedCall] = field(default_factory=list)
 
     def later(self, seconds: float, function: Callable[[], None]) -> IDelayedCall:
-        def fire() -> None:
-            self.pending.discard(call)
-            function()
-
-        call = self.clock.callLater(max(0.0, seconds), fire)
-        self.pending.add(call)
+        call = self.clock.callLater(max(0.0, seconds), self._fire, function)
+        self.pending.append(call)
         return call
+
+    def _fire(self, function: Callable[[], None]) -> None:
+        # The call firing is no longer active: the reactor (and task.Clock) set ``called``
+        # before calling it.
+        self.pending = [call for call in self.pending if call.active()]
+        function()
 
     def cancel(self, call: IDelayedCall | None) -> None:
         if call is not None and call in self.pending:
-            self.pending.discard(call)
+            self.pending.remove(call)
             call.cancel()
 
     def cancel_all(self) -> None:
@@ -314,7 +324,10 @@ class OriginProtocol(Protocol):
         self.factory = factory
         self.connection_id = connection_id
         limits = factory.limits
-        self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_header_bytes)
+        # Made for the first bytes a plain head cannot account for (simple_request): a
+        # connection whose requests all take the plain path never needs one (865 bytes).
+        self._h11: h11.Connection | None = None
+        self._plain_head = b""  # the plain head of the running exchange, while h11 has none
         self._timers = _Timers(factory.clock)
         self._exchange: _Exchange | None = None
         self._index = 0
@@ -363,12 +376,23 @@ class OriginProtocol(Protocol):
         if self._websocket is not None:
             self._websocket.protocol.dataReceived(data)
             return
-        if not self._reading or self._h11.their_state is h11.MUST_CLOSE:
+        closed = self._h11 is not None and self._h11.their_state is h11.MUST_CLOSE
+        if not self._reading or closed:
             # A refused head's connection reads no more requests; and after the client's last
             # request (HTTP/1.0, or Connection: close) what follows is not a request (RFC 9112
             # section 9.6; h11 would call it an error).
             return
         exchange = self._exchange
+        if exchange is None and self._h11 is None and not self._read_closed:
+            request = simple_request(data)
+            if request is not None:
+                # One plain head and nothing else, the usual case: h11's per-request state
+                # machine cost more than the rest of the exchange.
+                self._plain_head = data
+                self._open_request(request, data, len(data))
+                self._body_complete()
+                self._pump()
+                return
         if exchange is None or exchange.body.complete:
             # What arrives between requests is the next head: kept for the checks and the
             # journal.
@@ -376,13 +400,14 @@ class OriginProtocol(Protocol):
             if room > 0:
                 self._raw += data[:room]
             self._raw_seen += len(data)
-            if exchange is None and self._head_call is None and data:
-                self._await_head()
         try:
-            self._h11.receive_data(data)
+            self._parser().receive_data(data)
         except RuntimeError:
             return  # h11 is past the end of this connection (closing): input is discarded
         self._pump()
+        if self._exchange is None and self._head_call is None and self._head_started():
+            # A head still incomplete after this packet: a complete one needs no timer.
+            self._await_head()
         self._hold_pipeline()
 
     def _hold_pipeline(self) -> None:
@@ -418,7 +443,7 @@ class OriginProtocol(Protocol):
         exchange = self._exchange
         if exchange is not None and not (exchange.finished and not exchange.hanging):
             exchange.note(Event.CLIENT_FIN)
-        self._h11.receive_data(b"")
+        self._parser().receive_data(b"")
         self._pump()
 
     def writeConnectionLost(self) -> None:  # noqa: N802 (Twisted API)
@@ -464,6 +489,19 @@ class OriginProtocol(Protocol):
             return  # RFC 6455 section 7.4.1: 1001, going away
         self._timers.cancel_all()
         self.transport.loseConnection()  # type: ignore[union-attr]
+
+    def _parser(self) -> h11.Connection:
+        """h11, made on first need; told of the running exchange's plain head, so that what
+        the client sends next (a pipelined request, a FIN) is read as it follows that one."""
+        if self._h11 is None:
+            limit = self.factory.limits.max_header_bytes
+            self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=limit)
+            if self._plain_head:
+                self._h11.receive_data(self._plain_head)
+                while self._h11.next_event() is not h11.NEED_DATA:
+                    pass  # the Request and its EndOfMessage, already journaled
+                self._plain_head = b""
+        return self._h11
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -530,6 +568,8 @@ class OriginProtocol(Protocol):
     def _take_events(self) -> bool:
         """Feed h11's ready events to the exchange; False once h11 refused the input."""
         while True:
+            if self._h11 is None:
+                return True  # nothing buffered: every request so far took the plain path
             if self._h11.their_state is h11.MUST_CLOSE:
                 return True  # the last request is complete; bytes after it are discarded
             try:
@@ -564,7 +604,7 @@ class OriginProtocol(Protocol):
             return
         exchange.body.complete = True
         exchange.note(Event.BODY_COMPLETE, None, f"{exchange.body.length} bytes")
-        trailing = self._h11.trailing_data[0]
+        trailing = b"" if self._h11 is None else self._h11.trailing_data[0]
         self._raw = bytearray(trailing[: self._raw_cap])
         self._raw_seen = len(trailing)
         if exchange.awaiting_body:
@@ -578,14 +618,18 @@ class OriginProtocol(Protocol):
 
     def _open(self, event: h11.Request) -> None:
         """A request head is complete: journal it; it starts when the pump is done."""
-        self._timers.cancel(self._head_call)
-        self._head_call = None
         request = RequestHead(
             method=bytes(event.method),
             target=bytes(event.target),
             http_version=bytes(event.http_version),
             headers=tuple((bytes(n), bytes(v)) for n, v in event.headers.raw_items()),
         )
+        head_size = self._raw_seen - len(self._parser().trailing_data[0])
+        self._open_request(request, bytes(self._raw[:head_size]), head_size)
+
+    def _open_request(self, request: RequestHead, head: bytes, head_size: int) -> None:
+        self._timers.cancel(self._head_call)
+        self._head_call = None
         self._index += 1
         clock = self.factory.clock
         record = self.factory.state.journal.open(
@@ -595,14 +639,8 @@ class OriginProtocol(Protocol):
         record.target = request.target.decode("latin-1")
         record.http_version = request.http_version.decode("latin-1")
         record.headers = request.headers
-        head_size = self._raw_seen - len(self._h11.trailing_data[0])
         self._exchange = _Exchange(
-            request,
-            record,
-            clock,
-            clock.seconds(),
-            head=bytes(self._raw[:head_size]),
-            head_size=head_size,
+            request, record, clock, clock.seconds(), head=head, head_size=head_size
         )
         self._raw.clear()
         self._raw_seen = 0
@@ -638,10 +676,16 @@ class OriginProtocol(Protocol):
         record.profile = selection.profile.name
         record.selected_by = selection.selected_by
         exchange.actions = run_exchange(selection.profile, exchange, self.factory.rng)
-        self._deadline_call = self._timers.later(
-            self.factory.settings.max_duration_seconds, self._max_duration
-        )
         self._advance()
+
+    def _arm_deadline(self, exchange: _Exchange) -> None:
+        """``--max-duration``, armed when the exchange first has to wait: most exchanges end
+        in the call that started them and never need a timer."""
+        if self._deadline_call is None:
+            deadline = exchange.head_time + self.factory.settings.max_duration_seconds
+            self._deadline_call = self._timers.later(
+                deadline - self.factory.clock.seconds(), self._max_duration
+            )
 
     def _resume(self) -> None:
         self._wait_call = None
@@ -652,30 +696,45 @@ class OriginProtocol(Protocol):
         exchange = self._exchange
         if exchange is None or exchange.actions is None or exchange.finished:
             return
+        out: list[bytes] = []  # consecutive writes (a head and its body) go out as one
         try:
             for action in exchange.actions:
                 if isinstance(action, Write):
-                    self.transport.write(action.data)  # type: ignore[union-attr]
+                    out.append(action.data)
                     # An interim response leaves room for a final 400 on a broken body.
                     exchange.wrote = exchange.wrote or action.event is not Event.INTERIM_SENT
                     if action.event is not None:
                         exchange.note(action.event, action.status, action.detail)
-                elif isinstance(action, Note):
+                    continue
+                if out:
+                    self.transport.write(b"".join(out))  # type: ignore[union-attr]
+                    out.clear()
+                if isinstance(action, Note):
                     exchange.note(action.event, action.status, action.detail)
                 elif isinstance(action, Wait):
                     self._wait_call = self._timers.later(action.seconds, self._resume)
+                    self._arm_deadline(exchange)
                     return
                 elif isinstance(action, AwaitBody):
                     if not exchange.body.complete:
                         exchange.awaiting_body = True
+                        self._arm_deadline(exchange)
                         return
                 elif isinstance(action, End):
+                    exchange.actions = None  # the engine is done: its frames can go
+                    if action.ending is Ending.HANG:
+                        self._arm_deadline(exchange)
                     self._end(exchange, action.ending)
                     return
                 elif isinstance(action, HandOff):
+                    self._arm_deadline(exchange)
                     self._hand_off(exchange, action)
                     return
+            if out:
+                self.transport.write(b"".join(out))  # type: ignore[union-attr]
         except Exception:
+            if out:  # what the profile wrote before it failed goes out first, as it would have
+                self.transport.write(b"".join(out))  # type: ignore[union-attr]
             self._internal_error(exchange, "running its profile")
 
     def _internal_error(self, exchange: _Exchange, doing: str) -> None:
@@ -710,7 +769,9 @@ class OriginProtocol(Protocol):
             exchange.note(Event.HANG)
             return
         self._timers.cancel(self._deadline_call)
-        if ending is Ending.KEEP_ALIVE and self._h11.their_state is h11.CLOSED:
+        self._deadline_call = None
+        client_closed = self._h11 is not None and self._h11.their_state is h11.CLOSED
+        if ending is Ending.KEEP_ALIVE and client_closed:
             ending = Ending.CLOSE  # the client's FIN came after this request: nothing follows
         if ending is Ending.KEEP_ALIVE and self.factory.draining:
             exchange.note(Event.CLOSE, None, "shutting down: the connection is not kept")
@@ -734,8 +795,10 @@ class OriginProtocol(Protocol):
         The request head is replayed from the RequestHead, then what h11 had buffered after
         it (frames a client sent without waiting for the 101).
         """
+        from fakeorigin.websocket import WebSocketSession, replay_head  # noqa: PLC0415
+
         exchange.finished = True
-        buffered, _ = self._h11.trailing_data
+        buffered = b"" if self._h11 is None else self._h11.trailing_data[0]
         session = WebSocketSession(
             hand_off,
             exchange.request,
@@ -753,10 +816,21 @@ class OriginProtocol(Protocol):
             self._conclude(exchange, outcome)
 
     def _next_request(self) -> None:
-        """Let h11 move to the next request: it tracks our side only from what we tell it."""
-        self._h11.send(h11.Response(status_code=200, headers=[("content-length", "0")]))
-        self._h11.send(h11.EndOfMessage())
-        self._h11.start_next_cycle()
+        """The next request gets a fresh h11 connection, fed what followed this one.
+
+        h11 tracks our side only from what is sent through it, and nothing is: telling it
+        about a response (two sends and ``start_next_cycle``) cost more than parsing the
+        request. A new connection is the state a new cycle would be in: this request was
+        complete and neither side asked to close.
+        """
+        self._plain_head = b""
+        if self._h11 is not None:
+            buffered, closed = self._h11.trailing_data
+            self._h11 = None
+            if buffered:
+                self._parser().receive_data(buffered)
+            if closed:
+                self._parser().receive_data(b"")
         self._exchange = None
         if self._head_started():
             self._await_head()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
@@ -839,17 +840,24 @@ class WebSocket(_Model):
         return self
 
 
+@functools.cache
+def _step_field(cls: type[_Model]) -> tuple[str, str]:
+    """A step class's (attribute, key): read once per class, not per request (pydantic's
+    ``model_fields`` is a slow descriptor)."""
+    name, field = next(iter(cls.model_fields.items()))
+    return name, field.alias or name
+
+
 class _Step(_Model):
     @property
     def kind(self) -> str:
         """The step's key, e.g. ``"informational"``."""
-        name, field = next(iter(type(self).model_fields.items()))
-        return field.alias or name
+        return _step_field(type(self))[1]
 
     @property
     def value(self) -> Any:
         """The step's value: its model, or the seconds of a ``sleep``."""
-        return getattr(self, next(iter(type(self).model_fields)))
+        return getattr(self, _step_field(type(self))[0])
 
 
 class ContinueStep(_Step):

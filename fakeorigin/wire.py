@@ -7,9 +7,12 @@ never used to send: it refuses several of the shapes a test origin needs.
 
 from __future__ import annotations
 
+import functools
 import http
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from email.utils import formatdate
 
 CRLF = b"\r\n"
 
@@ -29,6 +32,7 @@ _EXTRA_REASONS = {
 }
 
 
+@functools.lru_cache(maxsize=1024)
 def reason_phrase(status: int) -> str:
     """The registered reason phrase for ``status``, or ``""`` for an unregistered code.
 
@@ -138,3 +142,62 @@ def has_header(headers: Iterable[Header], name: bytes) -> bool:
     """True when ``name`` (case-insensitive) is among ``headers``."""
     wanted = name.lower()
     return any(key.lower() == wanted for key, _ in headers)
+
+
+_date_second = -1
+_date_value = b""
+
+
+def http_date(now: float) -> bytes:
+    """The IMF-fixdate for ``now`` (RFC 9110 section 5.6.7), formatted once per second."""
+    global _date_second, _date_value  # noqa: PLW0603 (a one-entry cache)
+    second = int(now)
+    if second != _date_second:
+        _date_value = formatdate(second, usegmt=True).encode("ascii")
+        _date_second = second
+    return _date_value
+
+
+# RFC 9112 section 3 (request-line) and section 5 (field-line), RFC 9110 section 5.6.2
+# (token), the same grammar h11 parses with; obs-text is allowed in values, obs-fold is not.
+_TOKEN = rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+"
+_REQUEST_LINE = re.compile(rb"(" + _TOKEN + rb") ([\x21-\x7e]+) HTTP/1\.1")
+_FIELD_LINE = re.compile(rb"(" + _TOKEN + rb"):[ \t]*((?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?)[ \t]*")
+#: Fields that frame a body, ask for a 100 or an upgrade, or end the connection: a head with
+#: any of them is left to h11.
+_H11_FIELDS = frozenset(
+    {b"content-length", b"transfer-encoding", b"expect", b"connection", b"upgrade", b"te"}
+)
+#: h11's default limit on an incomplete head.
+SIMPLE_HEAD_MAX_BYTES = 16 * 1024
+
+
+def simple_request(data: bytes) -> RequestHead | None:
+    """``data`` as a RequestHead when it is exactly one complete, plain HTTP/1.1 head.
+
+    Plain: CRLF line endings, no body framing, no Expect, Upgrade or Connection field, one
+    Host (RFC 9112 section 3.2), every line valid by the grammar above. Anything else, or
+    anything this is unsure about, is None and goes to h11, which has the last word on what
+    is malformed: this only spares the common request h11's per-request state machine.
+    """
+    if len(data) > SIMPLE_HEAD_MAX_BYTES or not data.endswith(b"\r\n\r\n"):
+        return None
+    lines = data[:-4].split(b"\r\n")
+    request_line = _REQUEST_LINE.fullmatch(lines[0])
+    if request_line is None:
+        return None
+    headers = []
+    hosts = 0
+    for line in lines[1:]:
+        field = _FIELD_LINE.fullmatch(line)
+        if field is None:
+            return None
+        name = field[1]
+        lowered = name.lower()
+        if lowered in _H11_FIELDS:
+            return None
+        hosts += lowered == b"host"
+        headers.append((name, field[2]))
+    if hosts != 1:
+        return None
+    return RequestHead(request_line[1], request_line[2], b"1.1", tuple(headers))
