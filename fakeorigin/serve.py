@@ -7,6 +7,7 @@ so ``--listen tcp:0`` is usable from scripts and test fixtures. Logs go to stder
 
 from __future__ import annotations
 
+import gc
 import json
 import resource
 from pathlib import Path
@@ -61,6 +62,21 @@ def build_state(settings: dict[str, Any]) -> tuple[OriginState, list[Problem]]:
     return state, warnings
 
 
+def settle_collector() -> None:
+    """Once listening: freeze start-up's objects and make the collector run less often.
+
+    Start-up's objects (modules, profile models) live as long as the process: frozen, a full
+    collection no longer walks them. A connection's objects are freed by reference counting,
+    not by the collector, so it runs after 50,000 allocations instead of 700: under a burst
+    of 10,000 connects it took a third of the accept path. (``python -m fakeorigin`` starts
+    with the collector off: start-up makes no garbage worth collecting.)
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 10, 10)
+    gc.enable()
+
+
 def serve(settings: dict[str, Any], out: IO[str], err: IO[str]) -> int:
     """Run the origin (and the control API) with ``settings`` (:data:`cli.SERVE_OPTIONS`)."""
     try:
@@ -101,6 +117,7 @@ def serve(settings: dict[str, Any], out: IO[str], err: IO[str]) -> int:
                 exit_code = 2
                 reactor.stop()
                 return
+        settle_collector()
         log.info(
             "fakeorigin {version} serving {count} profiles (active: {active}) on {urls}; "
             "control API: {control}",
