@@ -45,6 +45,7 @@ from fakeorigin.actions import (
 )
 from fakeorigin.engine import SERVER_HEADER, WRONG_KEY, run_session
 from fakeorigin.journal import (
+    MAX_WEBSOCKET_MESSAGES,
     Event,
     ExchangeRecord,
     Opcode,
@@ -153,7 +154,7 @@ class _Server(WebSocketServerProtocol):
         self.session.opened(self.http_response_data.encode("utf-8"))
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:  # noqa: N802, N803
-        self.session.received(Message(bytes(payload), isBinary))
+        self.session.received(Message(payload, isBinary))
 
     def onPing(self, payload: bytes) -> None:  # noqa: N802 (autobahn API)
         self.session.log("received", Opcode.PING, payload)
@@ -230,6 +231,7 @@ class WebSocketSession:
         self._elapsed = elapsed
         self._on_end = on_end
         self._actions: Generator[SessionAction, Message | None, None] | None = None
+        self._echo = self.spec.mode == "echo"
         self._inbox: deque[Message] = deque()
         self._awaiting = False
         self._pending: IDelayedCall | None = None
@@ -292,8 +294,15 @@ class WebSocketSession:
         self._advance(None)
 
     def received(self, message: Message) -> None:
-        """A complete message from the client: log it, then hand it to an awaiting action."""
+        """A complete message from the client: log it, then hand it to an awaiting action.
+
+        ``echo`` needs no session actions: the message goes straight back (the journal sees
+        the same two entries).
+        """
         self.log("received", Opcode.BINARY if message.binary else Opcode.TEXT, message.data)
+        if self._echo and self._actions is not None:
+            self.protocol.sendMessage(message.data, message.binary)
+            return
         if self._awaiting:
             self._awaiting = False
             self._timers.cancel(self._pending)
@@ -347,6 +356,9 @@ class WebSocketSession:
 
     def log(self, direction: str, opcode: Opcode, payload: bytes) -> None:
         """Add to the bounded message log, timed from the 101."""
+        if len(self.websocket.messages) >= MAX_WEBSOCKET_MESSAGES:
+            self.websocket.messages_dropped += 1  # full: no clock read
+            return
         self.websocket.log(self._since_upgrade(), direction, opcode, payload)
 
     def _since_upgrade(self) -> float:
