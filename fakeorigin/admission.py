@@ -59,13 +59,16 @@ class Refusal:
     reason: str
 
 
-def admit(head: bytes, head_size: int, request: RequestHead, limits: Limits) -> Refusal | None:
+def admit(
+    head: bytes, head_size: int, request: RequestHead, limits: Limits, *, plain: bool = False
+) -> Refusal | None:
     """The first rule ``request`` breaks, or None.
 
     ``head`` is the raw head (possibly cut short when it is over the limit); ``head_size`` is
-    its true length.
+    its true length. ``plain``: the head passed :func:`fakeorigin.wire.simple_request`, so
+    only :data:`PLAIN_RULES` can still refuse it.
     """
-    for rule in RULES:
+    for rule in PLAIN_RULES if plain else RULES:
         refusal = rule(head, head_size, request, limits)
         if refusal is not None:
             return refusal
@@ -195,3 +198,8 @@ RULES: tuple[Rule, ...] = (
     _connect,
     _declared_body,
 )
+
+#: The rules a head :func:`fakeorigin.wire.simple_request` accepted can still break: it is
+#: HTTP/1.1 with no Content-Length, Transfer-Encoding or folded line by construction, but its
+#: size, its field values and its method are not checked there.
+PLAIN_RULES: tuple[Rule, ...] = (_head_size, _control_characters, _connect)

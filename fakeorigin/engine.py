@@ -69,6 +69,7 @@ from fakeorigin.profile import (
     Step,
     Violate,
     WebSocket,
+    step_field,
 )
 from fakeorigin.violations import CATALOGUE, Context
 from fakeorigin.wire import (
@@ -131,7 +132,9 @@ class _Run:
     view: ExchangeView
     rng: random.Random
     continue_sent: bool = False
-    closing: bool = False
+    closing: bool = (
+        False  # the connection ends after this exchange (the request or the response said so)
+    )
 
 
 def run_exchange(
@@ -143,18 +146,19 @@ def run_exchange(
     request if the body is complete and neither the request nor the response asked to close;
     otherwise it is closed.
     """
-    run = _Run(view, rng)
+    run = _Run(view, rng, closing=view.request.wants_close)
     yield from _steps(profile.steps, run)
     last = profile.steps[-1]
-    if last.kind == "websocket":
+    kind = last.kind
+    if kind == "websocket":
         return  # it ended the exchange itself: refused, handed off, or broken on purpose
-    ending = _TERMINAL_ENDINGS.get(last.kind)
-    if last.kind == "violate":
+    ending = _TERMINAL_ENDINGS.get(kind)
+    if kind == "violate":
         ending = CATALOGUE[last.value.id].ending
     if ending is not None and ending is not Ending.KEEP_ALIVE:
         yield End(ending)
         return
-    keep = view.body.complete and not view.request.wants_close and not run.closing
+    keep = view.body.complete and not run.closing
     yield End(Ending.KEEP_ALIVE if keep else Ending.CLOSE)
 
 
@@ -163,7 +167,8 @@ _TERMINAL_ENDINGS = {"close": Ending.CLOSE, "reset": Ending.RESET, "hang": Endin
 
 def _steps(steps: Sequence[Step], run: _Run) -> Iterator[Action]:
     for step in steps:
-        yield from _HANDLERS[step.kind](step.value, run)
+        attribute, kind = step_field(type(step))
+        yield from _HANDLERS[kind](getattr(step, attribute), run)
 
 
 def _continue(_spec: object, run: _Run) -> Iterator[Action]:
@@ -311,11 +316,15 @@ def _respond(spec: Respond, run: _Run) -> Iterator[Action]:
         head = _head(spec, echo_document(request, body), chunked)
     else:
         head = _static_head(spec, chunked)
-    run.closing = run.closing or head.asked_close or request.wants_close or not body.complete
+    run.closing = run.closing or head.asked_close or not body.complete
     data = head.render(run.view.wall_clock(), add_close=run.closing and not head.asked_close)
     yield Write(data, Event.RESPONSE_STARTED, spec.status)
-    if not (request.is_head or spec.status in (204, 304)):
+    if request.is_head or spec.status in (204, 304):
+        pass
+    elif chunked or spec.dribble:
         yield from _content(spec, head.content, chunked, run)
+    elif head.content:
+        yield Write(head.content)  # all of it at once: no pieces to cut
     yield Note(Event.RESPONSE_COMPLETE, spec.status)
 
 

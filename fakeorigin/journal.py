@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from fakeorigin.wire import Header
 
@@ -74,9 +74,12 @@ class Outcome(StrEnum):
     UPGRADED = "upgraded"
 
 
-@dataclass(frozen=True, slots=True)
-class TimelineEntry:
-    """One event: when (seconds since the head was complete), what, and its details."""
+class TimelineEntry(NamedTuple):
+    """One event: when (seconds since the head was complete), what, and its details.
+
+    A named tuple: an exchange notes three or more, and a tuple is made several times faster
+    than a frozen dataclass.
+    """
 
     seconds: float
     event: Event
@@ -356,8 +359,9 @@ class Journal:
 
     def touch(self) -> None:
         """A record was opened or has ended: tell the watchers (the control API's long polls)."""
-        for watcher in list(self.watchers):
-            watcher()
+        if self.watchers:
+            for watcher in list(self.watchers):
+                watcher()
 
     def open(
         self, connection_id: int, index: int, client: str, started_at: float

@@ -238,6 +238,7 @@ class _Exchange:
     head_time: float
     head: bytes = b""
     head_size: int = 0
+    plain: bool = False  # the head took the fast path (wire.simple_request)
     refusal: Refusal | None = None
     actions: Generator[Action, None, None] | None = None
     started: bool = False
@@ -389,7 +390,7 @@ class OriginProtocol(Protocol):
                 # One plain head and nothing else, the usual case: h11's per-request state
                 # machine cost more than the rest of the exchange.
                 self._plain_head = data
-                self._open_request(request, data, len(data))
+                self._open_request(request, data, len(data), plain=True)
                 self._body_complete()
                 self._pump()
                 return
@@ -627,20 +628,21 @@ class OriginProtocol(Protocol):
         head_size = self._raw_seen - len(self._parser().trailing_data[0])
         self._open_request(request, bytes(self._raw[:head_size]), head_size)
 
-    def _open_request(self, request: RequestHead, head: bytes, head_size: int) -> None:
+    def _open_request(
+        self, request: RequestHead, head: bytes, head_size: int, *, plain: bool = False
+    ) -> None:
         self._timers.cancel(self._head_call)
         self._head_call = None
         self._index += 1
         clock = self.factory.clock
-        record = self.factory.state.journal.open(
-            self.connection_id, self._index, self._client, clock.seconds()
-        )
+        now = clock.seconds()
+        record = self.factory.state.journal.open(self.connection_id, self._index, self._client, now)
         record.method = request.method.decode("latin-1")
         record.target = request.target.decode("latin-1")
         record.http_version = request.http_version.decode("latin-1")
         record.headers = request.headers
         self._exchange = _Exchange(
-            request, record, clock, clock.seconds(), head=head, head_size=head_size
+            request, record, clock, now, head=head, head_size=head_size, plain=plain
         )
         self._raw.clear()
         self._raw_seen = 0
@@ -659,7 +661,10 @@ class OriginProtocol(Protocol):
             )
             return
         limits = self.factory.limits
-        refusal = admit(head, exchange.head_size, exchange.request, limits) or exchange.refusal
+        refusal = (
+            admit(head, exchange.head_size, exchange.request, limits, plain=exchange.plain)
+            or exchange.refusal
+        )
         if refusal is not None:
             record.raw_request = head[:RAW_REQUEST_BYTES]
             self._stop_exchange(exchange, refusal)

@@ -841,9 +841,9 @@ class WebSocket(_Model):
 
 
 @functools.cache
-def _step_field(cls: type[_Model]) -> tuple[str, str]:
-    """A step class's (attribute, key): read once per class, not per request (pydantic's
-    ``model_fields`` is a slow descriptor)."""
+def step_field(cls: type[BaseModel]) -> tuple[str, str]:
+    """A step class's (attribute, key), e.g. ``("continue_", "continue")``: read once per
+    class, not per request (pydantic's ``model_fields`` is a slow descriptor)."""
     name, field = next(iter(cls.model_fields.items()))
     return name, field.alias or name
 
@@ -852,12 +852,12 @@ class _Step(_Model):
     @property
     def kind(self) -> str:
         """The step's key, e.g. ``"informational"``."""
-        return _step_field(type(self))[1]
+        return step_field(type(self))[1]
 
     @property
     def value(self) -> Any:
         """The step's value: its model, or the seconds of a ``sleep``."""
-        return getattr(self, _step_field(type(self))[0])
+        return getattr(self, step_field(type(self))[0])
 
 
 class ContinueStep(_Step):

@@ -8,6 +8,7 @@ once per request head, so a change never affects an exchange already running.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -16,6 +17,12 @@ from fakeorigin.profile import Profile
 from fakeorigin.wire import RequestHead
 
 DEFAULT_INBAND_HEADER = "Fakeorigin-Profile"
+
+
+@functools.cache
+def _latin1(name: str) -> bytes:
+    """A header name as bytes, encoded once (the in-band header is read per request)."""
+    return name.encode("latin-1")
 
 
 class UnknownProfileError(LookupError):
@@ -129,7 +136,7 @@ class OriginState:
     def select(self, request: RequestHead) -> Selection:
         """Pick the profile for ``request``; a rule with a count uses one up."""
         if self.inband_header is not None:
-            named = request.first(self.inband_header.encode("latin-1"))
+            named = request.first(_latin1(self.inband_header))
             if named is not None:
                 return Selection(self.profile(named.decode("latin-1").strip()), "header")
         for rule in self.rules:
