@@ -148,9 +148,9 @@ class Opcode(IntEnum):
     PONG = 10
 
 
-@dataclass(frozen=True, slots=True)
-class WebSocketMessage:
-    """One WebSocket message or control frame, sent or received.
+class WebSocketMessage(NamedTuple):
+    """One WebSocket message or control frame, sent or received (a named tuple: an echo
+    session logs two per message).
 
     Attributes:
         seconds: since the 101 went out.
@@ -229,10 +229,11 @@ class WebSocketRecord:
         if len(self.messages) >= MAX_WEBSOCKET_MESSAGES:
             self.messages_dropped += 1
             return
-        message = WebSocketMessage(
-            seconds, direction, opcode, len(payload), bytes(payload[:MESSAGE_HEAD_BYTES])
+        self.messages.append(
+            WebSocketMessage(
+                seconds, direction, opcode, len(payload), bytes(payload[:MESSAGE_HEAD_BYTES])
+            )
         )
-        self.messages.append(message)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, as the control API shows it (docs/journal.md)."""

@@ -375,7 +375,7 @@ class OriginProtocol(Protocol):
 
     def dataReceived(self, data: bytes) -> None:  # noqa: N802 (Twisted API)
         if self._websocket is not None:
-            self._websocket.protocol.dataReceived(data)
+            self._websocket.feed(data)
             return
         closed = self._h11 is not None and self._h11.their_state is h11.MUST_CLOSE
         if not self._reading or closed:

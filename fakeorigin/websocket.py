@@ -154,7 +154,7 @@ class _Server(WebSocketServerProtocol):
         self.session.opened(self.http_response_data.encode("utf-8"))
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:  # noqa: N802, N803
-        self.session.received(Message(payload, isBinary))
+        self.session.received(payload, isBinary)
 
     def onPing(self, payload: bytes) -> None:  # noqa: N802 (autobahn API)
         self.session.log("received", Opcode.PING, payload)
@@ -247,6 +247,10 @@ class WebSocketSession:
         record.websocket = self.websocket
         self.protocol = _Server(self)
         self.protocol.factory = factory
+        #: Where the connection's bytes go once autobahn has it: autobahn's
+        #: framework-independent entry, which its Twisted ``dataReceived`` calls after a debug
+        #: line whose arguments are formatted even with debug off (a tenth of an echo's cost).
+        self.feed: Callable[[bytes], None] = self.protocol._dataReceived
 
     def start(self, transport: ITransport, data: bytes) -> None:
         """Connect autobahn to ``transport`` and give it the request head and what followed."""
@@ -293,16 +297,20 @@ class WebSocketSession:
         self._actions = run_session(self.spec)
         self._advance(None)
 
-    def received(self, message: Message) -> None:
+    def received(self, data: bytes, binary: bool) -> None:
         """A complete message from the client: log it, then hand it to an awaiting action.
 
-        ``echo`` needs no session actions: the message goes straight back (the journal sees
-        the same two entries).
+        ``echo`` needs no session actions: the message goes straight back, and the journal
+        gets the same two entries at one clock read.
         """
-        self.log("received", Opcode.BINARY if message.binary else Opcode.TEXT, message.data)
+        opcode = Opcode.BINARY if binary else Opcode.TEXT
         if self._echo and self._actions is not None:
-            self.protocol.sendMessage(message.data, message.binary)
+            self._log_echo(opcode, data)
+            # autobahn's own sendMessage: _Server's would log the message a second time.
+            WebSocketServerProtocol.sendMessage(self.protocol, data, binary)  # type: ignore[no-untyped-call]
             return
+        self.log("received", opcode, data)
+        message = Message(data, binary)
         if self._awaiting:
             self._awaiting = False
             self._timers.cancel(self._pending)
@@ -360,6 +368,16 @@ class WebSocketSession:
             self.websocket.messages_dropped += 1  # full: no clock read
             return
         self.websocket.log(self._since_upgrade(), direction, opcode, payload)
+
+    def _log_echo(self, opcode: Opcode, data: bytes) -> None:
+        """An echoed message, received and sent at the same moment, in the message log."""
+        websocket = self.websocket
+        if len(websocket.messages) >= MAX_WEBSOCKET_MESSAGES:
+            websocket.messages_dropped += 2  # full: no clock read
+            return
+        seconds = self._since_upgrade()
+        websocket.log(seconds, "received", opcode, data)
+        websocket.log(seconds, "sent", opcode, data)
 
     def _since_upgrade(self) -> float:
         return self._elapsed() - (self.websocket.upgraded_at or 0.0)
