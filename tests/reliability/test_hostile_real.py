@@ -13,6 +13,7 @@ import contextlib
 import json
 import time
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -95,12 +96,22 @@ async def test_slowloris_head_gets_408_after_the_header_timeout(armed: Armed) ->
     assert 5 <= len(record.raw_request) <= len(head)
 
 
-def fill_then_one_more(port: int, count: int) -> tuple[list[Ended], bytes]:
+def wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    """Poll ``condition`` (it reads the server's state from this thread) until it holds."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the server did not get there in time"
+        time.sleep(0.01)
+
+
+def fill_then_one_more(
+    port: int, count: int, open_now: Callable[[], int]
+) -> tuple[list[Ended], bytes]:
     """Open ``count`` idle connections, then one more: how the extra one ended; then free one
-    slot and make a request."""
+    slot and make a request. ``open_now`` counts the connections the server has open."""
     sockets = [connect(port) for _ in range(count)]
     try:
-        time.sleep(0.2)
+        wait_for(lambda: open_now() == count)
         extra = connect(port)
         reader = RawReader(extra, time.monotonic())
         with contextlib.suppress(OSError):  # reset before or while sending: refused too
@@ -108,7 +119,7 @@ def fill_then_one_more(port: int, count: int) -> tuple[list[Ended], bytes]:
         ended = reader.read(2.0).ended
         extra.close()
         sockets.pop().close()
-        time.sleep(0.2)
+        wait_for(lambda: open_now() < count)
         result = raw_exchange(port, GET, read_seconds=5)
         return [ended, result.ended], result.data
     finally:
@@ -118,7 +129,12 @@ def fill_then_one_more(port: int, count: int) -> tuple[list[Ended], bytes]:
 
 @pytest_twisted.ensureDeferred
 async def test_connections_over_max_connections_are_refused_and_counted(armed: Armed) -> None:
-    (refused, served), data = await deferToThread(fill_then_one_more, armed.port, MAX_CONNECTIONS)
+    def open_now() -> int:  # read from the client's thread
+        return len(armed.factory.connections)
+
+    (refused, served), data = await deferToThread(
+        fill_then_one_more, armed.port, MAX_CONNECTIONS, open_now
+    )
     assert refused in (Ended.RESET, Ended.EOF)
     assert status_lines(data) == [200]
     assert served is Ended.EOF
