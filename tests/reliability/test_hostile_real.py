@@ -104,6 +104,21 @@ def wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> None:
         time.sleep(0.01)
 
 
+def refused_at_once(port: int) -> Ended:
+    """How a connection the server resets as soon as it accepts it ends for the client: the
+    reset can even come back before ``connect`` returns."""
+    try:
+        extra = connect(port)
+    except ConnectionResetError:
+        return Ended.RESET
+    reader = RawReader(extra, time.monotonic())
+    with contextlib.suppress(OSError):  # reset before or while sending: refused too
+        extra.sendall(GET)
+    ended = reader.read(2.0).ended
+    extra.close()
+    return ended
+
+
 def fill_then_one_more(
     port: int, count: int, open_now: Callable[[], int]
 ) -> tuple[list[Ended], bytes]:
@@ -112,12 +127,7 @@ def fill_then_one_more(
     sockets = [connect(port) for _ in range(count)]
     try:
         wait_for(lambda: open_now() == count)
-        extra = connect(port)
-        reader = RawReader(extra, time.monotonic())
-        with contextlib.suppress(OSError):  # reset before or while sending: refused too
-            extra.sendall(GET)
-        ended = reader.read(2.0).ended
-        extra.close()
+        ended = refused_at_once(port)
         sockets.pop().close()
         wait_for(lambda: open_now() < count)
         result = raw_exchange(port, GET, read_seconds=5)
