@@ -453,6 +453,8 @@ class OriginProtocol(Protocol):
     def connectionLost(self, reason: Failure = connectionDone) -> None:  # noqa: N802 (Twisted API)
         if self._websocket is not None:
             self._websocket.protocol.connectionLost(reason)
+            self._websocket.release()
+            self._websocket = None  # the session's end callback refers to this protocol
         self._timers.cancel_all()
         exchange = self._exchange
         if exchange is not None:

@@ -99,6 +99,10 @@ def _decline(_offers: list[Any]) -> None:
     return None
 
 
+def _ignore(_data: bytes) -> None:
+    """Where a released session's bytes would go (none come: the connection is gone)."""
+
+
 class _Server(WebSocketServerProtocol):
     """autobahn's server protocol, its options set from the step, every event reported.
 
@@ -352,6 +356,21 @@ class WebSocketSession:
         self._record.note(self._elapsed(), Event.WEBSOCKET_CLOSED, None, detail)
         upgraded = self.websocket.upgraded_at is not None
         self._on_end(Outcome.UPGRADED if upgraded else Outcome.REFUSED)
+
+    def release(self) -> None:
+        """The connection is gone (autobahn has had ``connectionLost``): break the reference
+        cycles, so that the session is freed at once rather than at a full collection.
+
+        autobahn resolves its ``is_closed`` future with the protocol itself, and the session
+        and its protocol refer to each other. Left as cycles, each ended session waited for
+        the collector's oldest generation, which a busy server reaches rarely, with its
+        permessage-deflate zlib state (hundreds of KiB allocated outside Python): the long
+        load run peaked 250 MiB higher.
+        """
+        protocol = self.protocol
+        protocol.is_closed = None
+        del protocol.session
+        self.feed = _ignore
 
     def close(self, code: int, reason: str) -> bool:
         """Start the closing handshake now; False when it is already under way."""
