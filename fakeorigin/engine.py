@@ -132,9 +132,8 @@ class _Run:
     view: ExchangeView
     rng: random.Random
     continue_sent: bool = False
-    closing: bool = (
-        False  # the connection ends after this exchange (the request or the response said so)
-    )
+    # The connection ends after this exchange: the request or the response said so.
+    closing: bool = False
 
 
 def run_exchange(

@@ -175,8 +175,9 @@ SIMPLE_HEAD_MAX_BYTES = 16 * 1024
 def simple_request(data: bytes) -> RequestHead | None:
     """``data`` as a RequestHead when it is exactly one complete, plain HTTP/1.1 head.
 
-    Plain: CRLF line endings, no body framing, no Expect, Upgrade or Connection field, one
-    Host (RFC 9112 section 3.2), every line valid by the grammar above. Anything else, or
+    Plain: CRLF line endings, no body framing (Content-Length, Transfer-Encoding), no
+    Expect, Upgrade, Connection or TE field, one Host (RFC 9112 section 3.2), every line
+    valid by the grammar above. Anything else, or
     anything this is unsure about, is None and goes to h11, which has the last word on what
     is malformed: this only spares the common request h11's per-request state machine.
     """
