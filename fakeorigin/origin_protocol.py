@@ -18,6 +18,7 @@ stays the transport's, so its timers and ``OriginFactory.connections`` stay in o
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -69,6 +70,9 @@ INTERNAL_ERROR = "internal error: see the server log"
 #: Pipelined bytes h11 may hold while a request is served; beyond, reading pauses (TCP flow
 #: control holds the rest at the client) until that request's turn comes.
 _PIPELINE_BYTES = 64 * 1024
+
+#: Empty lines (CRLF or a bare LF) before a request line: skipped (RFC 9112 section 2.2).
+_EMPTY_LINES = re.compile(rb"(?:\r?\n)*")
 
 #: After the shutdown grace, connections still open this much later are aborted (a WebSocket
 #: whose client does not answer the 1001, a close the peer does not complete).
@@ -329,6 +333,7 @@ class OriginProtocol(Protocol):
         # connection whose requests all take the plain path never needs one (865 bytes).
         self._h11: h11.Connection | None = None
         self._plain_head = b""  # the plain head of the running exchange, while h11 has none
+        self._cr = b""  # a CR that may begin an empty line before the next request line
         self._timers = _Timers(factory.clock)
         self._exchange: _Exchange | None = None
         self._index = 0
@@ -384,6 +389,10 @@ class OriginProtocol(Protocol):
             # section 9.6; h11 would call it an error).
             return
         exchange = self._exchange
+        if (exchange is None or exchange.body.complete) and not self._head_started():
+            data = self._skip_empty_lines(data)
+            if not data:
+                return
         if exchange is None and self._h11 is None and not self._read_closed:
             request = simple_request(data)
             if request is not None:
@@ -410,6 +419,24 @@ class OriginProtocol(Protocol):
             # A head still incomplete after this packet: a complete one needs no timer.
             self._await_head()
         self._hold_pipeline()
+
+    def _skip_empty_lines(self, data: bytes) -> bytes:
+        """``data`` without the empty lines in front of a request line.
+
+        RFC 9112 section 2.2: "a server that is expecting to receive and parse a request-line
+        SHOULD ignore at least one empty line (CRLF) received prior to the request-line" (some
+        clients send one after a request body); h11 refuses them. CRLF and a bare LF (section
+        2.2 lets a recipient take LF as a line terminator) are skipped, any number of them; a
+        CR at the end of ``data`` waits for the next bytes to say whether it starts one more.
+        """
+        data = self._cr + data
+        self._cr = b""
+        found = _EMPTY_LINES.match(data)
+        if found is not None:
+            data = data[found.end() :]
+        if data == b"\r":
+            self._cr, data = data, b""
+        return data
 
     def _hold_pipeline(self) -> None:
         """Stop reading while a request runs and more than :data:`_PIPELINE_BYTES` of what
@@ -834,6 +861,9 @@ class OriginProtocol(Protocol):
         if self._h11 is not None:
             buffered, closed = self._h11.trailing_data
             self._h11 = None
+            buffered = self._skip_empty_lines(buffered)
+            self._raw = bytearray(buffered[: self._raw_cap])
+            self._raw_seen = len(buffered)
             if buffered:
                 self._parser().receive_data(buffered)
             if closed:

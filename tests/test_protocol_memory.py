@@ -1122,6 +1122,58 @@ def test_pipelined_requests_are_served_in_order(origin: MemoryOrigin, feed: Feed
     assert client.state == "open"
 
 
+# RFC 9112 section 2.2: a server SHOULD ignore at least one empty line before a request line.
+
+
+@pytest.mark.parametrize("feed", [Feed.WHOLE, Feed.BYTEWISE])
+@pytest.mark.parametrize("empty", [b"\r\n", b"\n", b"\r\n\r\n\n"], ids=["CRLF", "LF", "three"])
+def test_empty_lines_before_a_request_line_are_skipped(
+    origin: MemoryOrigin, feed: Feed, empty: bytes
+) -> None:
+    origin.use(respond_with("hi\n"))
+    client = origin.connect()
+    client.send(empty + GET, feed)
+    client.send(empty + get(b"/2"), feed)
+    assert client.take() == ok(b"hi\n") + ok(b"hi\n")
+    assert [(r.target, r.outcome) for r in origin.records()] == [
+        ("/x", Outcome.KEEP_ALIVE),
+        ("/2", Outcome.KEEP_ALIVE),
+    ]
+
+
+@pytest.mark.parametrize("feed", [Feed.WHOLE, Feed.BYTEWISE])
+def test_a_crlf_after_a_request_body_is_not_a_request(origin: MemoryOrigin, feed: Feed) -> None:
+    """Some clients end a POST body with an extra CRLF: the next request is served, in the
+    same packet or later, while the first one still runs or after it."""
+    origin.use({"sleep": 0.5}, respond_with("slow\n"))
+    client = origin.connect()
+    client.send(POST_NO_EXPECT + BODY + b"\r\n", feed)
+    client.send(b"\r\n" + get(b"/2"), feed)
+    origin.advance(0.5)
+    assert client.take() == ok(b"slow\n")
+    origin.advance(0.5)
+    assert client.take() == ok(b"slow\n", date=DATE_38)
+    assert [(r.target, r.body.length, r.outcome) for r in origin.records()] == [
+        ("/up", 5, Outcome.KEEP_ALIVE),
+        ("/2", 0, Outcome.KEEP_ALIVE),
+    ]
+    assert client.state == "open"
+
+
+def test_a_lone_cr_before_a_request_line_is_refused(origin: MemoryOrigin) -> None:
+    client = origin.connect()
+    client.send(b"\r" + GET)
+    assert client.take().startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert origin.record().outcome is Outcome.BAD_REQUEST
+
+
+def test_only_empty_lines_then_fin_closes_without_a_record(origin: MemoryOrigin) -> None:
+    client = origin.connect(half_close=True)
+    client.send(b"\r\n\r\n\r")
+    client.protocol.readConnectionLost()
+    assert (client.take(), client.state, origin.records()) == (b"", "closed", [])
+
+
 def test_keep_alive_journals_each_request_with_its_index(origin: MemoryOrigin) -> None:
     origin.use(respond_with("hi\n"))
     first, second = origin.connect(), origin.connect()

@@ -53,7 +53,8 @@ CHUNKED_POST = b"POST /up HTTP/1.1\r\nHost: example.test\r\nTransfer-Encoding: c
 
 CORPUS: dict[str, Hostile] = {
     # request lines
-    "no request line, only CRLFs": Hostile(b"\r\n\r\n" + _get(HOST), 400, "request line"),
+    # (empty lines before a request line are skipped: RFC 9112 section 2.2)
+    "a lone CR before the request line": Hostile(b"\r" + _get(HOST), 400, "illegal request line"),
     "request line without target and version": Hostile(b"GET\r\n\r\n", 400, "illegal request"),
     "HTTP/0.9 simple request": Hostile(b"GET /\r\n\r\n", 400, "illegal request line"),
     "version in lower case": Hostile(_get(HOST, version=b"1.1").replace(b"HTTP", b"http"), 400, "illegal request line"),
