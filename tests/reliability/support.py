@@ -72,6 +72,11 @@ CORPUS: dict[str, Hostile] = {
     # fields
     "no Host": Hostile(_get(), 400, "Missing mandatory Host"),
     "two Host fields": Hostile(_get(HOST, HOST), 400, "multiple Host"),
+    "Host with a port that is no number": Hostile(_get(b"Host: example.test:http\r\n"), 400, "invalid Host"),
+    "Host with a path": Hostile(_get(b"Host: example.test/a\r\n"), 400, "invalid Host"),
+    "Host with userinfo": Hostile(_get(b"Host: user@example.test\r\n"), 400, "invalid Host"),
+    "Host with a space": Hostile(_get(b"Host: example test\r\n"), 400, "invalid Host"),
+    "Host with a bad IPv6 literal": Hostile(_get(b"Host: [::g]:80\r\n"), 400, "invalid Host"),
     "space before the colon": Hostile(_get(b"Host : a\r\n"), 400, "illegal header line"),
     "empty field name": Hostile(_get(HOST, b": x\r\n"), 400, "illegal header line"),
     "NUL in a field value": Hostile(_get(HOST, b"X: a\x00b\r\n"), 400, "illegal header line"),

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from fakeorigin.actions import End
-from fakeorigin.admission import Limits
+from fakeorigin.admission import Limits, valid_host
 from fakeorigin.engine import run_exchange
 from fakeorigin.journal import RAW_REQUEST_BYTES, Event, Outcome
 from fakeorigin.origin_protocol import INTERNAL_ERROR
@@ -90,6 +90,53 @@ def test_hostile_request_is_refused_journaled_and_survived(
         assert record.raw_request == case.data[: len(record.raw_request)]
         assert 0 < len(record.raw_request) <= RAW_REQUEST_BYTES
     assert logs.events == []
+
+
+VALID_HOSTS = [
+    b"example.test",
+    b"example.test:8080",
+    b"EXAMPLE.test:",
+    b"127.0.0.1",
+    b"[::1]:443",
+    b"[2001:db8::7]",
+    b"[v1.fe.x]",
+    b"xn--bcher-kva.example",
+    b"%7Euser.example",
+    b"a-b_c~d!$&'()*+,;=",
+    b"",
+]
+INVALID_HOSTS = [
+    b"example.test:http",
+    b"example.test:80:80",
+    b"example.test/",
+    b"user@example.test",
+    b"[::g]",
+    b"[1:2]",
+    b"::1",
+    b"%4",
+    b"b\xc3\xbccher.example",
+]
+
+
+@pytest.mark.parametrize("value", VALID_HOSTS)
+def test_valid_host_values(value: bytes) -> None:
+    assert valid_host(value)
+
+
+@pytest.mark.parametrize("value", INVALID_HOSTS)
+def test_invalid_host_values(value: bytes) -> None:
+    assert not valid_host(value)
+
+
+@pytest.mark.parametrize("feed", [Feed.WHOLE, Feed.BYTEWISE])
+@pytest.mark.parametrize("value", VALID_HOSTS[:4] + VALID_HOSTS[-1:])
+def test_a_request_with_a_valid_host_is_served(
+    origin: MemoryOrigin, value: bytes, feed: Feed
+) -> None:
+    client = origin.connect()
+    client.send(b"GET / HTTP/1.1\r\nHost: " + value + b"\r\n\r\n", feed)
+    assert status_lines(client.take()) == [200]
+    assert origin.record().outcome is Outcome.KEEP_ALIVE
 
 
 def test_head_over_the_limit_keeps_only_4_kib_of_raw_bytes(origin: MemoryOrigin) -> None:
