@@ -16,13 +16,12 @@ Pure: no Twisted, no I/O.
 
 from __future__ import annotations
 
-import ipaddress
 import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from fakeorigin.wire import RequestHead
+from fakeorigin.wire import RequestHead, valid_host
 
 #: h11's default for the largest request head it buffers (``max_incomplete_event_size``).
 DEFAULT_MAX_HEADER_BYTES = 16 * 1024
@@ -34,15 +33,6 @@ DEFAULT_MAX_CONNECTIONS = 10_000
 #: RFC 9110 section 5.5: ``field-value = *field-content``, visible characters, SP, HTAB and
 #: obs-text: every other control character (NUL, CR and LF h11 refuses itself) is invalid.
 _CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
-
-#: RFC 3986 section 3.2.2 and RFC 9110 section 7.2: ``uri-host [ ":" port ]``; an IPv6
-#: literal is checked by :mod:`ipaddress` once it matched here.
-_HOST = re.compile(
-    rb"(?:\[(?P<ipv6>[0-9A-Fa-f:.]+)\]"
-    rb"|\[v[0-9A-Fa-f]+\.[A-Za-z0-9\-._~!$&'()*+,;=:]+\]"
-    rb"|(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*)"
-    rb"(?::[0-9]*)?"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,23 +173,6 @@ def _invalid_host(
     return None
 
 
-def valid_host(value: bytes) -> bool:
-    """``value`` is a Host field value: ``uri-host [ ":" port ]`` (RFC 9110 section 7.2), the
-    host an IP-literal, an IPv4 address or a reg-name (RFC 3986 section 3.2.2), possibly
-    empty (RFC 9112 section 3.2: a target without an authority is sent with an empty Host)."""
-    found = _HOST.fullmatch(value)
-    if found is None:
-        return False
-    literal = found["ipv6"]
-    if literal is None:
-        return True
-    try:
-        ipaddress.IPv6Address(literal.decode("ascii"))
-    except ValueError:
-        return False
-    return True
-
-
 def _connect(_head: bytes, _size: int, request: RequestHead, _limits: Limits) -> Refusal | None:
     """RFC 9110 section 9.3.6: a 2xx to CONNECT turns the connection into a tunnel, which an
     origin server does not open; section 9.1: 501 for a method it does not implement."""
@@ -245,6 +218,6 @@ RULES: tuple[Rule, ...] = (
 )
 
 #: The rules a head :func:`fakeorigin.wire.simple_request` accepted can still break: it is
-#: HTTP/1.1 with no Content-Length, Transfer-Encoding or folded line by construction, but its
-#: size, its field values (Host's among them) and its method are not checked there.
-PLAIN_RULES: tuple[Rule, ...] = (_head_size, _control_characters, _invalid_host, _connect)
+#: HTTP/1.1 with one valid Host and no Content-Length, Transfer-Encoding or folded line by
+#: construction, but its size, its other field values and its method are not checked there.
+PLAIN_RULES: tuple[Rule, ...] = (_head_size, _control_characters, _connect)

@@ -73,6 +73,7 @@ _PIPELINE_BYTES = 64 * 1024
 
 #: Empty lines (CRLF or a bare LF) before a request line: skipped (RFC 9112 section 2.2).
 _EMPTY_LINES = re.compile(rb"(?:\r?\n)*")
+_LINE_ENDS = (b"\r", b"\n")
 
 #: After the shutdown grace, connections still open this much later are aborted (a WebSocket
 #: whose client does not answer the 1001, a close the peer does not complete).
@@ -389,7 +390,8 @@ class OriginProtocol(Protocol):
             # section 9.6; h11 would call it an error).
             return
         exchange = self._exchange
-        if (exchange is None or exchange.body.complete) and not self._head_started():
+        between = self._raw_seen == 0 and (exchange is None or exchange.body.complete)
+        if between and (self._cr or data.startswith(_LINE_ENDS)):  # no byte of a head yet
             data = self._skip_empty_lines(data)
             if not data:
                 return

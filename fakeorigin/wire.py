@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import http
+import ipaddress
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -158,6 +159,34 @@ def http_date(now: float) -> bytes:
     return _date_value
 
 
+#: RFC 3986 section 3.2.2 and RFC 9110 section 7.2: ``uri-host [ ":" port ]``; an IPv6
+#: literal is checked by :mod:`ipaddress` once it matched here. A reg-name is written as runs
+#: of its characters between percent-encodings: one way to match, so no backtracking.
+_HOST = re.compile(
+    rb"(?:\[(?P<ipv6>[0-9A-Fa-f:.]+)\]"
+    rb"|\[v[0-9A-Fa-f]+\.[A-Za-z0-9\-._~!$&'()*+,;=:]+\]"
+    rb"|[A-Za-z0-9\-._~!$&'()*+,;=]*(?:%[0-9A-Fa-f]{2}[A-Za-z0-9\-._~!$&'()*+,;=]*)*)"
+    rb"(?::[0-9]*)?"
+)
+
+
+def valid_host(value: bytes) -> bool:
+    """``value`` is a Host field value: ``uri-host [ ":" port ]`` (RFC 9110 section 7.2), the
+    host an IP-literal, an IPv4 address or a reg-name (RFC 3986 section 3.2.2), possibly
+    empty (RFC 9112 section 3.2: a target without an authority is sent with an empty Host)."""
+    found = _HOST.fullmatch(value)
+    if found is None:
+        return False
+    literal = found["ipv6"]
+    if literal is None:
+        return True
+    try:
+        ipaddress.IPv6Address(literal.decode("ascii"))
+    except ValueError:
+        return False
+    return True
+
+
 # RFC 9112 section 3 (request-line) and section 5 (field-line), RFC 9110 section 5.6.2
 # (token), the same grammar h11 parses with; obs-text is allowed in values, obs-fold is not.
 _TOKEN = rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+"
@@ -176,8 +205,8 @@ def simple_request(data: bytes) -> RequestHead | None:
     """``data`` as a RequestHead when it is exactly one complete, plain HTTP/1.1 head.
 
     Plain: CRLF line endings, no body framing (Content-Length, Transfer-Encoding), no
-    Expect, Upgrade, Connection or TE field, one Host (RFC 9112 section 3.2), every line
-    valid by the grammar above. Anything else, or
+    Expect, Upgrade, Connection or TE field, one valid Host (RFC 9112 section 3.2), every
+    line valid by the grammar above. Anything else, or
     anything this is unsure about, is None and goes to h11, which has the last word on what
     is malformed: this only spares the common request h11's per-request state machine.
     """
@@ -197,7 +226,10 @@ def simple_request(data: bytes) -> RequestHead | None:
         lowered = name.lower()
         if lowered in _H11_FIELDS:
             return None
-        hosts += lowered == b"host"
+        if lowered == b"host":
+            if not valid_host(field[2]):
+                return None  # admission answers 400
+            hosts += 1
         headers.append((name, field[2]))
     if hosts != 1:
         return None

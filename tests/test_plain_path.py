@@ -18,7 +18,13 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from fakeorigin.journal import Outcome
-from fakeorigin.wire import SIMPLE_HEAD_MAX_BYTES, RequestHead, http_date, simple_request
+from fakeorigin.wire import (
+    SIMPLE_HEAD_MAX_BYTES,
+    RequestHead,
+    http_date,
+    simple_request,
+    valid_host,
+)
 from tests.memory import DATE, SERVER, Feed, MemoryOrigin, profile, timeline
 
 #: Fields that make h11 (or the exchange) behave differently: never on the plain path.
@@ -83,10 +89,12 @@ def heads(draw: st.DrawFn) -> bytes:
 
 
 def plain_by_rule(data: bytes, reading: RequestHead) -> bool:
-    """The heads the fast path is for: HTTP/1.1, CRLF only, no framing field."""
+    """The heads the fast path is for: HTTP/1.1, CRLF only, no framing field, a valid Host
+    (h11 does not check the value; admission refuses an invalid one)."""
     fields = {name.lower() for name, _ in reading.headers}
     return (
         reading.http_version == b"1.1"
+        and all(valid_host(value) for value in reading.values(b"host"))
         and b"\n" not in data.replace(b"\r\n", b"")
         and not fields & {name.lower() for name in FRAMING}
         and len(data) <= SIMPLE_HEAD_MAX_BYTES
@@ -126,6 +134,7 @@ def test_common_clients_heads_take_the_fast_path() -> None:
         b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n",  # framing: h11's
         b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
         b"GET / HTTP/1.0\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a:b\r\n\r\n",  # an invalid Host: admission's 400
         b"GET / HTTP/1.1\r\nHost: a\r\nX: " + b"v" * SIMPLE_HEAD_MAX_BYTES + b"\r\n\r\n",
     ],
 )

@@ -17,11 +17,12 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from fakeorigin.actions import End
-from fakeorigin.admission import Limits, valid_host
+from fakeorigin.admission import Limits
 from fakeorigin.engine import run_exchange
 from fakeorigin.journal import RAW_REQUEST_BYTES, Event, Outcome
 from fakeorigin.origin_protocol import INTERNAL_ERROR
 from fakeorigin.state import OriginState
+from fakeorigin.wire import valid_host
 from tests.memory import DATE, SERVER, Feed, MemoryOrigin, timeline
 from tests.reliability.support import (
     CORPUS,
