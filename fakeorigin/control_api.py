@@ -15,7 +15,7 @@ import functools
 import hmac
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 from klein import Klein
@@ -31,6 +31,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from fakeorigin import __version__
 from fakeorigin.control_models import (
     Active,
+    Connections,
     ErrorBody,
     ErrorDetail,
     Health,
@@ -148,6 +149,16 @@ class _Utf8Path(Resource):
         return self._inner.render(request)  # type: ignore[no-any-return]
 
 
+class ConnectionCounts(Protocol):
+    """What ``/health`` reads of the origin (an ``OriginFactory``)."""
+
+    @property
+    def open_connections(self) -> int: ...
+
+    closed_connections: int
+    refused_connections: int
+
+
 class _App(Klein):
     def resource(self) -> _Utf8Path:  # type: ignore[override]
         return _Utf8Path(super().resource())
@@ -158,6 +169,7 @@ class ControlAPI:
 
     Attributes:
         origin_urls: the origin's bound URLs, for ``/health`` (filled in once listening).
+        origin: the origin's connection counts, for ``/health`` (its ``OriginFactory``).
     """
 
     app = _App()
@@ -177,6 +189,7 @@ class ControlAPI:
         self.state = state
         self.clock = clock
         self.origin_urls: list[str] = []
+        self.origin: ConnectionCounts | None = None
         self._token = None if token is None else token.encode("utf-8")
         self._max_body_bytes = max_body_bytes
         self._max_duration_seconds = max_duration_seconds
@@ -277,8 +290,20 @@ class ControlAPI:
     @endpoint(public=True)
     def health(self, request: IRequest) -> bytes:
         uptime = round(self.clock.seconds() - self._started, 3)
+        origin = self.origin
+        connections = None
+        if origin is not None:
+            connections = Connections(
+                open=origin.open_connections,
+                closed=origin.closed_connections,
+                refused=origin.refused_connections,
+            )
         body = Health(
-            status="ok", version=__version__, origin=self.origin_urls, uptime_seconds=uptime
+            status="ok",
+            version=__version__,
+            origin=self.origin_urls,
+            uptime_seconds=uptime,
+            connections=connections,
         )
         return _json(request, 200, body)
 

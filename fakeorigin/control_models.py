@@ -46,13 +46,23 @@ class ErrorBody(_Out):
     details: list[ErrorDetail] = []
 
 
+class Connections(_Out):
+    """The origin's connections: open now, closed since start-up, and refused at accept
+    because ``--max-connections`` were open."""
+
+    open: int
+    closed: int
+    refused: int
+
+
 class Health(_Out):
-    """``GET /health``."""
+    """``GET /health``; ``connections`` is null for an API run without an origin."""
 
     status: Literal["ok"]
     version: str
     origin: list[str]
     uptime_seconds: float
+    connections: Connections | None
 
 
 class ProfileSummary(_Out):

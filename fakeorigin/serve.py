@@ -116,7 +116,7 @@ def serve(settings: dict[str, Any], out: IO[str], err: IO[str]) -> int:
         )
         control_url = None
         if settings["control"].strip().lower() != "none":
-            control_url = await start_control(reactor, state, origin.urls, settings)
+            control_url = await start_control(reactor, state, factory, origin.urls, settings)
             if control_url is None:
                 exit_code = 2
                 reactor.stop()
@@ -222,7 +222,11 @@ def dump_journal(journal: Journal, path: Path) -> int:
 
 
 async def start_control(
-    reactor: Any, state: OriginState, origin_urls: list[str], settings: dict[str, Any]
+    reactor: Any,
+    state: OriginState,
+    origin: OriginFactory,
+    origin_urls: list[str],
+    settings: dict[str, Any],
 ) -> str | None:
     """Listen with the control API; None (after saying why) when it would be unsafe.
 
@@ -236,6 +240,7 @@ async def start_control(
     token = settings["control_token"]
     api = ControlAPI(state, reactor, token=token, max_duration_seconds=settings["max_duration"])
     api.origin_urls = origin_urls
+    api.origin = origin
     # No access-log line per control request either: logs carry start-up, shutdown, failures.
     site = Site(api.app.resource())  # type: ignore[no-untyped-call]
     site.log = lambda request: None  # type: ignore[method-assign]

@@ -596,6 +596,7 @@ def start_inprocess(profile_dirs: Sequence[Any], max_duration_seconds: float) ->
     clock = _tracking_clock(reactor, tracked)
     factory = OriginFactory(state, clock, OriginSettings(max_duration_seconds=max_duration_seconds))
     api = ControlAPI(state, clock)
+    api.origin = factory
     site = Site(api.app.resource(), reactor=clock)  # type: ignore[no-untyped-call]
     site.log = lambda request: None  # type: ignore[method-assign]
     site.noisy = False

@@ -27,6 +27,7 @@ from fakeorigin.control_api import ControlAPI
 from fakeorigin.journal import ExchangeRecord, Journal, Outcome
 from fakeorigin.loader import bundled_profiles_dir, load_profile_dir
 from fakeorigin.openapi import openapi_document
+from fakeorigin.origin_protocol import OriginFactory
 from fakeorigin.profile import Profile
 from fakeorigin.state import OriginState
 from fakeorigin.wire import RequestHead
@@ -152,6 +153,18 @@ def test_health_reports_version_origin_and_uptime(control: MemoryControl) -> Non
         "version": __version__,
         "origin": ["http://127.0.0.1:8080", "http://[::1]:8080"],
         "uptime_seconds": 2.5,
+        "connections": None,  # no origin behind this API
+    }
+
+
+def test_health_reports_the_origins_connections(control: MemoryControl) -> None:
+    factory = OriginFactory(control.state, control.clock)
+    control.api.origin = factory
+    factory.closed_connections, factory.refused_connections = 7, 2
+    assert control.call("GET", "/health").json()["connections"] == {
+        "open": 0,
+        "closed": 7,
+        "refused": 2,
     }
 
 
