@@ -210,6 +210,21 @@ class OriginFactory(ServerFactory):
             protocol.drain()
         return drained
 
+    def end_grace(self, why: str) -> None:
+        """While draining, do not wait for the grace any longer: close what still runs now
+        (journaled with ``why``), and abort what is still open a second later."""
+        if self._drained is None:
+            return
+        for call in self._drain_calls:
+            if call.active():
+                call.cancel()
+        self._drain_calls = [self.clock.callLater(_ABORT_AFTER_SECONDS, self._abort_all)]
+        log.info(
+            "fakeorigin: {why}: closing {count} connections", why=why, count=len(self.connections)
+        )
+        for protocol in list(self.connections):
+            protocol.shut_down(f"shutdown: {why}")
+
     def _grace_over(self, grace_seconds: float) -> None:
         if self.connections:
             log.info(

@@ -7,13 +7,16 @@ so ``--listen tcp:0`` is usable from scripts and test fixtures. Logs go to stder
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import resource
+import signal
 from pathlib import Path
 from typing import IO, Any
 
 from twisted.internet.defer import Deferred
+from twisted.internet.error import ReactorNotRunning
 from twisted.logger import Logger, globalLogBeginner
 from twisted.python.failure import Failure
 
@@ -143,6 +146,7 @@ def serve(settings: dict[str, Any], out: IO[str], err: IO[str]) -> int:
         reactor.stop()
 
     def begin() -> None:
+        handle_signals(reactor, factory)
         Deferred.fromCoroutine(start()).addErrback(cannot_listen)
 
     reactor.callWhenRunning(begin)
@@ -174,6 +178,32 @@ def origin_factory(state: OriginState, reactor: Any, settings: dict[str, Any]) -
         limits=Limits(settings["max_header_bytes"], settings["max_body_bytes"]),
         max_connections=settings["max_connections"],
     )
+
+
+def handle_signals(reactor: Any, factory: OriginFactory) -> None:
+    """SIGTERM or SIGINT stops the reactor (a graceful shutdown: :func:`shut_down`); a second
+    one while it drains ends the grace at once, as ``docker stop`` users and a second Ctrl-C
+    expect. Installed once the reactor runs, in place of Twisted's handlers (which would only
+    try to stop the reactor again)."""
+    signals: list[int] = []
+
+    def received(signum: int) -> None:
+        signals.append(signum)
+        if len(signals) > 1:
+            factory.end_grace(f"a second {signal.Signals(signum).name}")
+            return
+        log.info(
+            "fakeorigin: received {signal}: shutting down (a second one ends the grace)",
+            signal=signal.Signals(signum).name,
+        )
+        with contextlib.suppress(ReactorNotRunning):  # already stopping (cannot listen)
+            reactor.stop()
+
+    def handler(signum: int, _frame: Any) -> None:
+        reactor.callFromThread(received, signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, handler)
 
 
 async def shut_down(factory: OriginFactory, origin: Listening, grace_seconds: float) -> None:

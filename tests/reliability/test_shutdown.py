@@ -125,6 +125,35 @@ def test_sigterm_with_nothing_open_exits_at_once(tmp_path: Path) -> None:
         assert time.monotonic() - started < 3.0
 
 
+@pytest.mark.parametrize("second", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_second_signal_ends_the_grace_at_once(tmp_path: Path, second: signal.Signals) -> None:
+    dump = tmp_path / "journal.jsonl"
+    with serving("--shutdown-grace", "30", "--journal-dump", str(dump)) as served:
+        sock = connect(served.origin_port)
+        sock.sendall(get("processing-trickle", "/trickle"))
+        reader = RawReader(sock, time.monotonic())
+        assert reader.read(5, until=b"\r\n\r\n").data.startswith(b"HTTP/1.1 102")
+        served.process.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        assert served.process.poll() is None  # draining: the trickle may run for 30 s
+        reader.start = time.monotonic()
+        served.process.send_signal(second)
+        code = served.process.wait(STOP_SECONDS)
+        result = reader.read(5)
+        sock.close()
+        log = served.log()
+
+    assert code == 0, log
+    assert result.ended is Ended.EOF
+    assert result.ended_at is not None
+    assert result.ended_at < 1.0, log
+    assert "received SIGTERM: shutting down (a second one ends the grace)" in log
+    assert f"a second {second.name}: closing 1 connections" in log
+    (record,) = map(json.loads, dump.read_text().splitlines())
+    assert last(record) == ("close", f"shutdown: a second {second.name}")
+    assert record["outcome"] == "closed"
+
+
 def test_bundled_profiles_a_short_max_duration_would_cut_are_warned_about() -> None:
     with serving("--max-duration", "0.4") as served:
         served.process.send_signal(signal.SIGTERM)
