@@ -13,12 +13,13 @@ in a thread (``await deferToThread(...)``). Every socket has a timeout; loopback
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -144,6 +145,29 @@ def raw_exchange(
         if shut_write:
             sock.shutdown(socket.SHUT_WR)
         return RawReader(sock, start).read(read_seconds)
+
+
+def refused_at_once(port: int, request: bytes) -> Ended:
+    """How a connection the server resets as soon as it accepts it ends for a client that
+    sends ``request``: the reset can even come back before ``connect`` returns."""
+    try:
+        sock = connect(port)
+    except ConnectionResetError:
+        return Ended.RESET
+    with sock:
+        reader = RawReader(sock, time.monotonic())
+        with contextlib.suppress(OSError):  # reset before or while sending: refused too
+            sock.sendall(request)
+        return reader.read(2.0).ended
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    """Poll ``condition`` (it reads the server's state, from this thread or over its API)
+    until it holds."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the server did not get there in time"
+        time.sleep(0.01)
 
 
 # -- h11 --------------------------------------------------------------------------------------

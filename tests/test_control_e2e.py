@@ -9,7 +9,6 @@ socket and subprocess has a timeout, every process is stopped by its PID.
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
 import socket
@@ -22,6 +21,7 @@ from typing import Any
 import pytest
 
 from fakeorigin.client import ControlError
+from tests.clients import Ended, refused_at_once, wait_for
 from tests.control_process import (
     CLIENT_SECONDS,
     FAKEORIGIN,
@@ -93,27 +93,12 @@ def test_health_counts_open_closed_and_refused_connections() -> None:
         try:
             held.sendall(b"GET / HTTP/1.1\r\nHost: a\r\nFakeorigin-Profile: hang\r\n\r\n")
             wait_for(lambda: client.health()["connections"]["open"] == 1)
-            refused_at_accept(served.origin_port)
+            get = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+            assert refused_at_once(served.origin_port, get) in (Ended.RESET, Ended.EOF)
             wait_for(lambda: client.health()["connections"]["refused"] == 1)
         finally:
             held.close()
         wait_for(lambda: client.health()["connections"] == {"open": 0, "closed": 1, "refused": 1})
-
-
-def refused_at_accept(port: int) -> None:
-    """Connect and read: the server resets the connection (even before connect returns)."""
-    with (
-        contextlib.suppress(ConnectionResetError),
-        socket.create_connection((HOST, port), timeout=CLIENT_SECONDS) as extra,
-    ):
-        assert extra.recv(1) == b""  # or a reset
-
-
-def wait_for(condition: Any, seconds: float = CLIENT_SECONDS) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "not within the time"
-        time.sleep(0.02)
 
 
 # -- the active profile ----------------------------------------------------------------------------

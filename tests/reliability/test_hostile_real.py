@@ -9,7 +9,6 @@ protocol has a timer pending. Nothing is logged at error level.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 import urllib.request
@@ -21,7 +20,7 @@ import pytest_twisted
 from twisted.internet.threads import deferToThread
 
 from fakeorigin.journal import Outcome
-from tests.clients import Ended, RawReader, connect, raw_exchange
+from tests.clients import Ended, RawReader, connect, raw_exchange, refused_at_once, wait_for
 from tests.reliability.armed import HEADER_TIMEOUT, MAX_CONNECTIONS, Armed, armed
 from tests.reliability.support import CORPUS, Hostile, refusal_head, status_lines
 
@@ -96,29 +95,6 @@ async def test_slowloris_head_gets_408_after_the_header_timeout(armed: Armed) ->
     assert 5 <= len(record.raw_request) <= len(head)
 
 
-def wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> None:
-    """Poll ``condition`` (it reads the server's state from this thread) until it holds."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "the server did not get there in time"
-        time.sleep(0.01)
-
-
-def refused_at_once(port: int) -> Ended:
-    """How a connection the server resets as soon as it accepts it ends for the client: the
-    reset can even come back before ``connect`` returns."""
-    try:
-        extra = connect(port)
-    except ConnectionResetError:
-        return Ended.RESET
-    reader = RawReader(extra, time.monotonic())
-    with contextlib.suppress(OSError):  # reset before or while sending: refused too
-        extra.sendall(GET)
-    ended = reader.read(2.0).ended
-    extra.close()
-    return ended
-
-
 def fill_then_one_more(
     port: int, count: int, open_now: Callable[[], int]
 ) -> tuple[list[Ended], bytes]:
@@ -127,7 +103,7 @@ def fill_then_one_more(
     sockets = [connect(port) for _ in range(count)]
     try:
         wait_for(lambda: open_now() == count)
-        ended = refused_at_once(port)
+        ended = refused_at_once(port, GET)
         sockets.pop().close()
         wait_for(lambda: open_now() < count)
         result = raw_exchange(port, GET, read_seconds=5)
