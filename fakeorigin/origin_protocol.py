@@ -283,7 +283,7 @@ class _Exchange:
         return self.clock.seconds()
 
     def note(self, event: Event, status: int | None = None, detail: str | None = None) -> None:
-        self.record.note(self.elapsed(), event, status, detail)
+        self.record.note(self.clock.seconds() - self.head_time, event, status, detail)
 
 
 @dataclass(slots=True)
@@ -416,9 +416,10 @@ class OriginProtocol(Protocol):
                 # One plain head and nothing else, the usual case: h11's per-request state
                 # machine cost more than the rest of the exchange.
                 self._plain_head = data
-                self._open_request(request, data, len(data), plain=True)
-                self._body_complete()
-                self._pump()
+                exchange = self._open_request(request, data, len(data), plain=True)
+                exchange.body.complete = True  # no body, nothing after it: nothing to pump
+                exchange.note(Event.BODY_COMPLETE, None, "0 bytes")
+                self._start(exchange)
                 return
         if exchange is None or exchange.body.complete:
             # What arrives between requests is the next head: kept for the checks and the
@@ -676,7 +677,7 @@ class OriginProtocol(Protocol):
 
     def _open_request(
         self, request: RequestHead, head: bytes, head_size: int, *, plain: bool = False
-    ) -> None:
+    ) -> _Exchange:
         self._timers.cancel(self._head_call)
         self._head_call = None
         self._index += 1
@@ -687,12 +688,14 @@ class OriginProtocol(Protocol):
         record.target = request.target.decode("latin-1")
         record.http_version = request.http_version.decode("latin-1")
         record.headers = request.headers
-        self._exchange = _Exchange(
+        exchange = _Exchange(
             request, record, clock, now, head=head, head_size=head_size, plain=plain
         )
+        self._exchange = exchange
         self._raw.clear()
         self._raw_seen = 0
         self.factory.state.journal.touch()
+        return exchange
 
     def _start(self, exchange: _Exchange) -> None:
         """Check the request, pick the profile (read once, so later changes never touch this
