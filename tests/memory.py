@@ -71,13 +71,21 @@ class Feed(Enum):
 
 
 class MemoryTransport(StringTransport):
-    """``StringTransport`` with typed accessors; it cannot half-close (no loseWriteConnection)."""
+    """``StringTransport`` with typed accessors; it cannot half-close (no loseWriteConnection).
+
+    Like a TCP transport's, its unregisterProducer takes none registered (autobahn unregisters
+    when it drops a connection; ``StringTransport`` would raise).
+    """
 
     producer: Any
     streaming: bool | None
 
     def __init__(self) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
+
+    def unregisterProducer(self) -> None:  # noqa: N802 (Twisted API)
+        self.producer = None
+        self.streaming = None
 
     def written(self) -> bytes:
         """Everything written since the last :meth:`take`."""

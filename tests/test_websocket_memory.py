@@ -42,7 +42,7 @@ from fakeorigin.journal import Opcode as Op
 from fakeorigin.loader import ProfileError, profile_from_data
 from fakeorigin.origin_protocol import OriginProtocol
 from fakeorigin.profile import WebSocket
-from tests.memory import DATE, SERVER, Client, MemoryOrigin, MemoryTransport, timeline
+from tests.memory import DATE, SERVER, MemoryOrigin, timeline
 
 # -- the model ------------------------------------------------------------------------------
 
@@ -306,23 +306,6 @@ def test_a_mismatch_is_shortened_and_its_reason_fits_a_close_frame() -> None:
 # -- the hand-off, in memory -----------------------------------------------------------------
 
 
-class TcpLikeTransport(MemoryTransport):
-    """``StringTransport`` whose unregisterProducer, like a TCP transport's, accepts none."""
-
-    def unregisterProducer(self) -> None:  # noqa: N802 (Twisted API)
-        self.producer = None
-        self.streaming = None
-
-
-def connect(origin: MemoryOrigin) -> Client:
-    transport = TcpLikeTransport()
-    protocol = origin.factory.buildProtocol(None)
-    protocol.makeConnection(transport)  # type: ignore[no-untyped-call]
-    client = Client(protocol, transport)
-    origin.clients.append(client)
-    return client
-
-
 class WebSocketClient:
     """websockets' sans-I/O client on one in-memory connection to the origin."""
 
@@ -334,7 +317,7 @@ class WebSocketClient:
         subprotocols: list[str] | None = None,
         deflate: bool = False,
     ) -> None:
-        self.connection = connect(origin)
+        self.connection = origin.connect()
         self.ws = ClientProtocol(
             parse_uri("ws://example.com/chat"),
             subprotocols=[Subprotocol(name) for name in subprotocols or []],
@@ -410,7 +393,7 @@ ACCEPT = b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
 
 @pytest.mark.parametrize("bytewise", [False, True], ids=["whole", "bytewise"])
 def test_hand_off_sends_autobahns_101(origin: MemoryOrigin, bytewise: bool) -> None:
-    client = connect(origin)
+    client = origin.connect()
     request = HANDSHAKE % b"websocket-echo"
     if bytewise:
         for index in range(len(request)):
@@ -425,7 +408,7 @@ def test_hand_off_sends_autobahns_101(origin: MemoryOrigin, bytewise: bool) -> N
 
 
 def test_a_handshake_autobahn_refuses_is_journaled_as_refused(origin: MemoryOrigin) -> None:
-    client = connect(origin)
+    client = origin.connect()
     # An empty port is valid (RFC 3986 section 3.2.3: port = *DIGIT); autobahn refuses it.
     client.send((HANDSHAKE % b"websocket-echo").replace(b"example.com", b"example.com:"))
     reason = 'invalid port "" in HTTP Host header "example.com:"'
@@ -453,7 +436,7 @@ def test_frames_sent_with_the_head_are_replayed_after_it(origin: MemoryOrigin) -
 
 def test_headers_and_subprotocol_in_the_101(origin: MemoryOrigin) -> None:
     add(origin, "ws", subprotocols=["chat.v2"], headers=[["Server", "mine"], ["X-A", "1"]])
-    client = connect(origin)
+    client = origin.connect()
     offer = b"Sec-WebSocket-Protocol: chat.v1, chat.v2\r\n"
     client.send((HANDSHAKE % b"ws").replace(b"\r\n\r\n", b"\r\n" + offer + b"\r\n"))
     assert client.take() == (
@@ -468,7 +451,7 @@ def test_headers_and_subprotocol_in_the_101(origin: MemoryOrigin) -> None:
 
 
 def test_bad_accept_overrides_autobahns_accept(origin: MemoryOrigin) -> None:
-    client = connect(origin)
+    client = origin.connect()
     client.send(HANDSHAKE % b"websocket-bad-accept")
     # base64(SHA-1("AAAAAAAAAAAAAAAAAAAAAA==" + the RFC 6455 GUID)), not the client's key's.
     wrong = b"Sec-WebSocket-Accept: ICX+Yqv66kxgM0FcWaLWlFLwTAI=\r\n"
@@ -683,7 +666,7 @@ NO_UPGRADE = (
 
 
 def test_plain_request_gets_426_and_the_connection_serves_the_next(origin: MemoryOrigin) -> None:
-    client = connect(origin)
+    client = origin.connect()
     client.send(
         b"GET / HTTP/1.1\r\nHost: example.com\r\nFakeorigin-Profile: websocket-echo\r\n\r\n"
     )
@@ -704,7 +687,7 @@ def test_plain_request_gets_426_and_the_connection_serves_the_next(origin: Memor
 
 
 def test_require_subprotocol_refuses_before_upgrading(origin: MemoryOrigin) -> None:
-    client = connect(origin)
+    client = origin.connect()
     client.send(HANDSHAKE % b"websocket-subprotocol")
     response = client.take()
     assert response.startswith(b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain")
@@ -722,7 +705,7 @@ def test_plain_request_after_a_websocket_session_on_a_new_connection(origin: Mem
     first.ws.send_close(1000, "")
     first.flush()
     assert first.connection.lost
-    second = connect(origin)
+    second = origin.connect()
     second.send(b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n")
     assert second.take().startswith(b"HTTP/1.1 200 OK\r\n")
     assert [r.outcome for r in origin.records()] == [Outcome.UPGRADED, Outcome.KEEP_ALIVE]

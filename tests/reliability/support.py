@@ -17,7 +17,6 @@ from twisted.logger import ILogObserver, LogLevel, globalLogPublisher
 from zope.interface import provider
 
 from fakeorigin.admission import Limits
-from tests.memory import Client, HalfCloseTransport, MemoryOrigin
 
 #: The limits the corpus is written against: small enough to reach with short requests.
 LIMITS = Limits(max_header_bytes=4096, max_body_bytes=1000)
@@ -151,22 +150,3 @@ def captured_logs(minimum: LogLevel = LogLevel.warn) -> Iterator[LogCapture]:
         yield capture
     finally:
         globalLogPublisher.removeObserver(observe)
-
-
-class TcpLikeTransport(HalfCloseTransport):
-    """Half-closes like TCP, and like TCP's, its unregisterProducer takes none registered
-    (autobahn unregisters when it drops a connection; ``StringTransport`` would raise)."""
-
-    def unregisterProducer(self) -> None:  # noqa: N802 (Twisted API)
-        self.producer = None
-        self.streaming = None
-
-
-def connect_tcp_like(origin: MemoryOrigin) -> Client:
-    """A connection to ``origin`` over a :class:`TcpLikeTransport`."""
-    transport = TcpLikeTransport()
-    protocol = origin.factory.buildProtocol(None)
-    protocol.makeConnection(transport)  # type: ignore[no-untyped-call]
-    client = Client(protocol, transport)
-    origin.clients.append(client)
-    return client

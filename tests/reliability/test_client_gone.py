@@ -30,7 +30,7 @@ from fakeorigin.violations import CATALOGUE
 from tests.clients import RawReader, connect
 from tests.memory import START, Client, MemoryOrigin, bundled_profiles, timeline
 from tests.reliability.armed import Armed, armed
-from tests.reliability.support import captured_logs, connect_tcp_like
+from tests.reliability.support import captured_logs
 
 __all__ = ["armed"]  # the fixture
 
@@ -68,7 +68,7 @@ def start(name: str) -> tuple[MemoryOrigin, Client]:
     origin = MemoryOrigin()
     origin.settings(max_duration_seconds=MAX_DURATION)
     origin.state.active = name
-    client = connect_tcp_like(origin)
+    client = origin.connect(half_close=True)
     client.send(request_for(name))
     return origin, client
 

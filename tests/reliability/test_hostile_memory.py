@@ -30,7 +30,6 @@ from tests.reliability.support import (
     REFUSAL_STATUSES,
     Hostile,
     captured_logs,
-    connect_tcp_like,
     refusal_head,
     status_lines,
 )
@@ -376,7 +375,7 @@ def test_any_input_is_answered_or_closed_and_nothing_is_left(
     origin.factory.limits = LIMITS
     origin.settings(max_duration_seconds=5.0, header_timeout_seconds=3.0)
     with captured_logs() as logs:
-        client = connect_tcp_like(origin)
+        client = origin.connect(half_close=True)
         for piece in _pieces(data, cuts):
             if client.state != "aborted" and not client.lost:
                 client.send(piece)
