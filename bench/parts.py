@@ -218,6 +218,32 @@ def interleaved(
     return combined
 
 
+def measure_levels(
+    config: Config,
+    servers: dict[str, list[str]],
+    levels: Sequence[int],
+    seconds: float,
+    measure_at: Callable[[dict[str, str], int], Callable[[str, float], dict[str, Any]]],
+    *,
+    keys: tuple[str, ...],
+    prepare: Callable[[dict[str, str]], None] | None = None,
+) -> dict[int, dict[str, dict[str, Any]]]:
+    """Start ``servers``, ``prepare`` them (by URL), then measure them :func:`interleaved` at
+    each load level (connections, clients); every server is stopped afterwards."""
+    children = start_all(config, servers)
+    try:
+        urls = {name: origin_url(child.info) for name, child in children.items()}
+        if prepare is not None:
+            prepare(urls)
+        return {
+            level: interleaved(list(urls), seconds, measure_at(urls, level), keys)
+            for level in levels
+        }
+    finally:
+        for child in children.values():
+            child.stop()
+
+
 # -- formatting -----------------------------------------------------------------------------
 
 
@@ -321,26 +347,24 @@ def throughput(config: Config) -> Part:
     else:
         part.notes.append("aiohttp not installed: its column is empty (pip install aiohttp).")
     servers["Twisted Protocol"] = peer_argv(config, "hello_protocol.py")
-    children = start_all(config, servers)
-    names = list(children)
-    results: dict[int, dict[str, dict[str, Any]]] = {}
-    try:
-        for name, child in children.items():
-            if http_status(origin_url(child.info)) != 200:
+
+    def warm_up(urls: dict[str, str]) -> None:
+        for name, url in urls.items():
+            if http_status(url) != 200:
                 raise RuntimeError(f"{name} does not answer 200 on /")
             if config.warmup:
-                run_wrk(config, origin_url(child.info), 10, config.warmup)
-        urls = {name: origin_url(child.info) for name, child in children.items()}
-        for connections in config.connections:
-            results[connections] = interleaved(
-                names,
-                config.seconds,
-                _wrk_measure(config, urls, connections),
-                ("requests_per_second", "p50", "p99"),
-            )
-    finally:
-        for child in children.values():
-            child.stop()
+                run_wrk(config, url, 10, config.warmup)
+
+    names = list(servers)
+    results = measure_levels(
+        config,
+        servers,
+        config.connections,
+        config.seconds,
+        lambda urls, connections: _wrk_measure(config, urls, connections),
+        keys=("requests_per_second", "p50", "p99"),
+        prepare=warm_up,
+    )
     rates_table = Table(
         ["connections", *(f"{n} req/s" for n in names)]
         + [f"{n} / twisted.web" for n in names if n != "twisted.web"]
@@ -922,20 +946,14 @@ def websocket(config: Config) -> Part:
     why_not = fakeorigin_websocket(config)
     if why_not is None:
         servers["fakeorigin"] = fakeorigin_argv(config, "websocket-echo")
-    children = start_all(config, servers)
-    results: dict[int, dict[str, dict[str, Any]]] = {}
-    try:
-        urls = {name: origin_url(child.info) for name, child in children.items()}
-        for clients in config.ws_clients:
-            results[clients] = interleaved(
-                list(children),
-                config.ws_seconds,
-                _ws_measure(config, urls, clients),
-                ("messages_per_second", "p50", "p99"),
-            )
-    finally:
-        for child in children.values():
-            child.stop()
+    results = measure_levels(
+        config,
+        servers,
+        config.ws_clients,
+        config.ws_seconds,
+        lambda urls, clients: _ws_measure(config, urls, clients),
+        keys=("messages_per_second", "p50", "p99"),
+    )
     table = Table(
         [
             "clients",
