@@ -329,15 +329,6 @@ def _respond(spec: Respond, run: _Run) -> Iterator[Action]:
     yield Note(Event.RESPONSE_COMPLETE, spec.status)
 
 
-def _generated_headers(omit: Sequence[str], now: float, given: Sequence[Header]) -> list[Header]:
-    out = []
-    if "date" not in omit and not has_header(given, b"date"):
-        out.append((b"Date", http_date(now)))
-    if "server" not in omit and not has_header(given, b"server"):
-        out.append((b"Server", SERVER_HEADER))
-    return out
-
-
 def _content(spec: Respond, content: bytes, chunked: bool, run: _Run) -> Iterator[Action]:
     size = spec.dribble.bytes if spec.dribble else max(len(content), 1)
     pieces = [content[i : i + size] for i in range(0, len(content), size)]
@@ -546,7 +537,7 @@ def _refuse_handshake(status: int, text: str, run: _Run) -> Iterator[Action]:
     if connection:
         headers.append((b"Connection", b", ".join(connection)))
     headers.append((b"Content-Type", b"text/plain; charset=utf-8"))
-    headers.extend(_generated_headers((), run.view.wall_clock(), headers))
+    headers += [(b"Date", http_date(run.view.wall_clock())), (b"Server", SERVER_HEADER)]
     headers.append((b"Content-Length", b"%d" % len(content)))
     head = response_head(status, None, headers)
     yield Write(head if request.is_head else head + content, Event.RESPONSE_STARTED, status, text)
