@@ -70,6 +70,8 @@ class Config:
     fixture_tests: int
     trickle: list[int]
     trickle_periods: int
+    trickle_rounds: int
+    journal_fill: int
     baseline_periods: int
     hold: list[int]
     ws_clients: list[int]
@@ -687,132 +689,6 @@ def startup(config: Config) -> Part:
     return part
 
 
-# -- 3. interim-response timing ---------------------------------------------------------------
-
-
-def _trickle_run(config: Config, name: str, argv: list[str], connections: int) -> dict[str, Any]:
-    server = start(config, f"{name}-trickle-{connections}", argv)
-    try:
-        return run_client(
-            config,
-            "trickle_client.py",
-            *("--url", origin_url(server.info), "--connections", str(connections)),
-            *("--periods", str(config.trickle_periods)),
-            *([] if config.smoke else ["--final"]),
-            timeout=config.trickle_periods + 120,
-        )
-    finally:
-        server.stop()
-
-
-def _trickle_row(connections: int, name: str, result: dict[str, Any], periods: int) -> list[str]:
-    wire, user, own = result["kernel_ms"], result["user_ms"], result["client_ms"]
-    return [
-        thousands(connections),
-        name,
-        f"{thousands(wire['count'])} / {thousands(connections * periods)}",
-        json.dumps(result["errors"]) if result["errors"] else "0",
-        f"{ms(wire['p50'])} / {ms(wire['p99'])} / {ms(wire['max'])}",
-        ms(result["first_kernel_ms"]["p99"]),
-        ms(result["later_kernel_ms"]["p99"]),
-        f"{ms(result['cadence_ms']['p99'])} / {ms(result['cadence_ms']['max'])}",
-        f"{ms(user['p99'])} / {ms(user['max'])}",
-        f"{ms(own['p99'])} / {ms(own['max'])}",
-    ]
-
-
-def trickle(config: Config) -> Part:
-    part = Part("trickle", "3. 102 timing precision: lateness of each 102 as the client sees it")
-    table = Table(
-        [
-            "connections",
-            "server",
-            "102s received / expected",
-            "errors",
-            "wire p50 / p99 / max ms",
-            "first 102 p99 ms",
-            "later 102s p99 ms",
-            "cadence p99 / max ms",
-            "client-read p99 / max ms",
-            "client's own lateness p99 / max ms",
-        ]
-    )
-    baselines = Table(
-        ["timers", "client loop alone p50 / p99 / max ms", "bare Twisted timers p50 / p99 / max ms"]
-    )
-    servers = {
-        "fakeorigin": fakeorigin_argv(config, "trickle"),
-        "bare Twisted Protocol": [
-            *peer_argv(config, "trickle_protocol.py"),
-            *("--times", "10", "--every", "1"),
-        ],
-    }
-    data: dict[int, Any] = {}
-    for connections in config.trickle:
-        figures: dict[str, Any] = {}
-        for name, argv in servers.items():
-            figures[name] = _trickle_run(config, name, argv, connections)
-            table.rows.append(
-                _trickle_row(connections, name, figures[name], config.trickle_periods)
-            )
-        timers = ("--connections", str(connections), "--periods", str(config.baseline_periods))
-        alone = run_client(
-            config,
-            "trickle_client.py",
-            "--timers-only",
-            *timers,
-            timeout=config.baseline_periods + 60,
-        )["lateness_ms"]
-        twisted_timers = run_client(
-            config,
-            "timer_loop.py",
-            *("--timers", str(connections), "--periods", str(config.baseline_periods)),
-            timeout=config.baseline_periods + 60,
-        )["lateness_ms"]
-        baselines.rows.append(
-            [
-                thousands(connections),
-                f"{ms(alone['p50'])} / {ms(alone['p99'])} / {ms(alone['max'])}",
-                f"{ms(twisted_timers['p50'])} / {ms(twisted_timers['p99'])} / "
-                f"{ms(twisted_timers['max'])}",
-            ]
-        )
-        figures["client_timers"], figures["twisted_timers"] = alone, twisted_timers
-        data[connections] = figures
-    part.tables += [table, baselines]
-    part.data = data
-    for connections, figures in data.items():
-        limit = 5.0 if connections <= 1000 else 10.0
-        result = figures["fakeorigin"]
-        p99 = result["kernel_ms"]["p99"]
-        clean = not result["errors"]
-        measured = f"{ms(p99)} ms" + ("" if clean else f", errors {result['errors']}")
-        floor = figures["bare Twisted Protocol"]["kernel_ms"]["p99"]
-        part.targets.append(
-            Target(
-                f"102 lateness p99 <= {limit:g} ms at {connections:,} connections",
-                f"{measured} (bare Twisted Protocol: {ms(floor)} ms)",
-                p99 <= limit and clean,
-            )
-        )
-    part.notes.append(
-        "Profile bench/profiles/trickle.yaml: 102 every 1 s, 10 times (the first at once), then "
-        "200; connection i of N starts at i/N s (bench/trickle_client.py, one process, epoll). "
-        "102 number k is due k s after the client sent the request, so a server slow to accept "
-        "or parse is late for every period; *cadence* measures 102s 2-10 against the first "
-        "102's arrival instead, which leaves that out. *wire*: the kernel's receive timestamp "
-        "(SO_TIMESTAMPNS), free of the client's own scheduling; *client-read*: when the client "
-        "process read it; their difference, *the client's own lateness*, is measured in the "
-        "same run and is not in the wire figure, on which the targets are judged. *bare "
-        "Twisted Protocol* (bench/trickle_protocol.py) sends the same 102s with one callLater "
-        "per period and no HTTP parsing: the floor for any Twisted server. Second table: the "
-        "client's loop with the same schedule and no sockets, and a bare Twisted reactor "
-        f"running the same number of timers on the same schedule ({config.baseline_periods} "
-        "periods; bench/timer_loop.py)."
-    )
-    return part
-
-
 # -- 4. memory ------------------------------------------------------------------------------
 
 
@@ -1001,12 +877,3 @@ def websocket(config: Config) -> Part:
         "runs (new connections each); the figures are medians over those runs."
     )
     return part
-
-
-PARTS: dict[str, Callable[[Config], Part]] = {
-    "throughput": throughput,
-    "startup": startup,
-    "trickle": trickle,
-    "memory": memory,
-    "websocket": websocket,
-}

@@ -29,13 +29,24 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import benchlib
 import parts
+import steady
 from parts import Config, Part, SkipPartError, Table
+
+#: The parts, in the report's order.
+PARTS: dict[str, Callable[[Config], Part]] = {
+    "throughput": parts.throughput,
+    "startup": parts.startup,
+    "trickle": steady.trickle,
+    "memory": parts.memory,
+    "websocket": parts.websocket,
+}
 
 #: Kept between runs: the children's bytecode.
 CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "fakeorigin-bench"
@@ -51,13 +62,14 @@ def options(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--smoke", action="store_true", help="every part for about a second")
     parser.add_argument(
-        "--parts", default=",".join(parts.PARTS), help="comma-separated: " + ", ".join(parts.PARTS)
+        "--parts", default=",".join(PARTS), help="comma-separated: " + ", ".join(PARTS)
     )
     parser.add_argument("--seconds", type=int, help="wrk seconds per level (default 5)")
     parser.add_argument("--connections", type=_counts, help="wrk levels (default 1,10,50,200)")
     parser.add_argument("--startup-runs", type=int, help="start-ups per server (default 9)")
     parser.add_argument("--fixture-tests", type=int, help="tests per fixture run (default 50)")
     parser.add_argument("--trickle", type=_counts, help="102 connections (default 1000,10000)")
+    parser.add_argument("--rounds", type=int, help="steady-state rounds per server (default 3)")
     parser.add_argument("--hold", type=_counts, help="held connections (default 1000,10000)")
     parser.add_argument("--ws-clients", type=_counts, help="WebSocket clients (default 1,100)")
     parser.add_argument("--ws-seconds", type=float, help="seconds per WebSocket run (default 5)")
@@ -95,7 +107,9 @@ def config_from(args: argparse.Namespace, log_dir: Path) -> Config:
         startup_runs=pick(args.startup_runs, 9, 1),
         fixture_tests=pick(args.fixture_tests, 50, 3),
         trickle=pick(args.trickle, [1000, 10000], [50]),
-        trickle_periods=2 if smoke else 10,
+        trickle_periods=2 if smoke else 6,
+        trickle_rounds=args.rounds or (2 if smoke else 3),
+        journal_fill=200 if smoke else steady.JOURNAL_SIZE,
         baseline_periods=1 if smoke else 5,
         hold=pick(args.hold, [1000, 10000], [50]),
         ws_clients=pick(args.ws_clients, [1, 100], [1, 10]),
@@ -200,7 +214,7 @@ def report(results: list[Part], notes: list[tuple[str, str]], seconds: float, sm
         "",
     ]
     lines += [f"- {key}: {value}" for key, value in notes]
-    lines += [f"- run time: {seconds:.0f} s", "", "## Targets (issue 8)", ""]
+    lines += [f"- run time: {seconds:.0f} s", "", "## Targets", ""]
     targets = Table(["target", "measured", "met"])
     for part in results:
         for target in part.targets:
@@ -236,10 +250,10 @@ def bytecode_cache(directory: Path) -> None:
 
 
 def run_part(name: str, config: Config) -> Part:
-    title = f"{list(parts.PARTS).index(name) + 1}. {name}"
+    title = f"{list(PARTS).index(name) + 1}. {name}"
     started = time.monotonic()
     try:
-        part = parts.PARTS[name](config)
+        part = PARTS[name](config)
     except SkipPartError as skip:
         part = Part(name, title, "skipped", str(skip))
     except Exception as error:  # a failed part is reported and the others still run
@@ -259,10 +273,10 @@ def _stop(signum: int, frame: FrameType | None) -> None:
 def main(argv: list[str]) -> int:
     args = options(argv)
     wanted = [name for name in args.parts.split(",") if name]
-    unknown = [name for name in wanted if name not in parts.PARTS]
+    unknown = [name for name in wanted if name not in PARTS]
     if unknown:
         sys.stderr.write(
-            f"bench: unknown part(s) {', '.join(unknown)}; known: {', '.join(parts.PARTS)}\n"
+            f"bench: unknown part(s) {', '.join(unknown)}; known: {', '.join(PARTS)}\n"
         )
         return 2
     benchlib.raise_file_limit()

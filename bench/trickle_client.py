@@ -198,6 +198,8 @@ class _Trickle:
                 results.first.append(kernel)
             else:
                 results.later.append(kernel)
+            if connection.first and connection.interims:
+                # (a first 102 read without its timestamp leaves no reference to measure from)
                 cadence_due = connection.first + connection.interims * self.args.every
                 results.cadence.append((arrived - cadence_due) * 1000.0)
         connection.interims += 1

@@ -1,0 +1,291 @@
+"""The steady-state parts of ``bench/run.py``: one server process measured round after round.
+
+A user's fakeorigin has been serving a while: its journal is full, and it has served many
+loads before this one. So each server here is started once, under ``bench/gc_watch.py`` (every
+garbage collection it runs is timed with ``gc.callbacks``), fakeorigin's journal is filled to
+its default size first, and then the rounds run back to back on the same process, fakeorigin's
+and the peer's interleaved. Each round reports the client's figures and the longest
+collection the server ran during it; the whole run's longest collection (rounds, the idle
+moments between them, the fill) is reported too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchlib import BENCH_DIR, Child, host_port, origin_url
+from parts import Config, Part, Table, Target, fakeorigin_argv, ms, peer_argv, run_client, start
+
+#: fakeorigin's default ``--journal-size``: the journal is filled to it before the rounds.
+JOURNAL_SIZE = 10_000
+#: Requests per write when filling the journal (pipelined on one connection).
+_FILL_BATCH = 100
+
+
+@dataclass
+class Watched:
+    """A server running under ``gc_watch.py``: its collections are read from ``out``."""
+
+    name: str
+    child: Child
+    out: Path
+    url: str = ""
+    marks: list[tuple[str, float, float]] = field(default_factory=list)
+
+    def collections(self) -> list[list[float]]:
+        """Every collection so far: ``[wall-clock start, generation, ms, collected]``."""
+        before = self.out.stat().st_mtime_ns if self.out.exists() else 0
+        os.kill(self.child.pid, signal.SIGUSR1)
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline:
+            if self.out.exists() and self.out.stat().st_mtime_ns != before:
+                try:
+                    return list(json.loads(self.out.read_text())["collections"])
+                except ValueError:
+                    pass  # replaced while read: read again
+            time.sleep(0.02)
+        raise RuntimeError(
+            f"{self.name}: gc_watch wrote nothing on SIGUSR1\n{self.child.log_tail()}"
+        )
+
+
+def watched(config: Config, name: str, argv: list[str]) -> Watched:
+    """Start ``argv`` (``[python, script-or--m, ...]``) under ``gc_watch.py``."""
+    out = config.log_dir / f"gc-{name.replace(' ', '_')}-{time.monotonic_ns()}.json"
+    wrapped = [argv[0], str(BENCH_DIR / "gc_watch.py"), "--out", str(out), *argv[1:]]
+    child = start(config, name, wrapped)
+    return Watched(name, child, out, origin_url(child.info))
+
+
+def pauses(collections: list[list[float]], begin: float, end: float) -> dict[str, Any]:
+    """The collections that started between ``begin`` and ``end`` (wall clock): count, the
+    longest (ms) and its generation, and the total (ms)."""
+    inside = [c for c in collections if begin <= c[0] <= end]
+    longest = max(inside, key=lambda c: c[2], default=None)
+    return {
+        "count": len(inside),
+        "longest_ms": longest[2] if longest else 0.0,
+        "longest_generation": int(longest[1]) if longest else None,
+        "total_ms": sum(c[2] for c in inside),
+    }
+
+
+def fill_journal(url: str, count: int) -> float:
+    """Send ``count`` plain requests (profile ``plain``, in-band) pipelined on one connection,
+    so the journal is full before the rounds; the seconds it took."""
+    host, port = host_port(url)
+    request = (
+        f"GET /fill HTTP/1.1\r\nHost: {host}:{port}\r\nFakeorigin-Profile: plain\r\n"
+        "User-Agent: bench-fill\r\nAccept: */*\r\n\r\n"
+    ).encode()
+    begin = time.monotonic()
+    with socket.create_connection((host, port), timeout=30) as sock:
+        for sent in range(0, count, _FILL_BATCH):
+            batch = min(_FILL_BATCH, count - sent)
+            sock.sendall(request * batch)
+            received = b""
+            while received.count(b"HTTP/1.1 200") < batch:
+                more = sock.recv(1 << 16)
+                if not more:
+                    raise RuntimeError(f"fill: the server closed after {sent} requests")
+                received += more
+    return time.monotonic() - begin
+
+
+# -- 3. 102 timing in the steady state ---------------------------------------------------------
+
+
+def _trickle_row(
+    connections: int, name: str, round_number: int, result: dict[str, Any], gc: dict[str, Any]
+) -> list[str]:
+    wire = result["kernel_ms"]
+    expected = connections * result["periods"]
+    generation = "" if gc["longest_generation"] is None else f" (gen {gc['longest_generation']})"
+    return [
+        f"{connections:,}",
+        name,
+        str(round_number),
+        f"{wire['count']:,.0f} / {expected:,}",
+        json.dumps(result["errors"]) if result["errors"] else "0",
+        f"{ms(wire['p50'])} / {ms(wire['p99'])} / {ms(wire['max'])}",
+        ms(result["first_kernel_ms"]["p99"]),
+        ms(result["later_kernel_ms"]["p99"]),
+        f"{ms(result['cadence_ms']['p99'])} / {ms(result['cadence_ms']['max'])}",
+        f"{ms(gc['longest_ms'])}{generation}",
+        f"{gc['count']} / {ms(gc['total_ms'])}",
+    ]
+
+
+def trickle(config: Config) -> Part:
+    """102 lateness at each connection count, round after round on one server process each."""
+    part = Part(
+        "trickle", "3. 102 timing in the steady state: lateness of each 102, round after round"
+    )
+    table = Table(
+        [
+            "connections",
+            "server",
+            "round",
+            "102s received / expected",
+            "errors",
+            "wire p50 / p99 / max ms",
+            "first 102 p99 ms",
+            "later 102s p99 ms",
+            "cadence p99 / max ms",
+            "longest collection in the server ms",
+            "collections / their total ms",
+        ]
+    )
+    whole = Table(
+        [
+            "connections",
+            "server",
+            "journal fill s",
+            "collections in the run",
+            "longest ms",
+            "wire p99 ms, worst round",
+        ]
+    )
+    baselines = Table(
+        ["timers", "client loop alone p50 / p99 / max ms", "bare Twisted timers p50 / p99 / max ms"]
+    )
+    data: dict[int, Any] = {}
+    for connections in config.trickle:
+        data[connections] = _trickle_level(config, connections, table, whole)
+        timers = ("--connections", str(connections), "--periods", str(config.baseline_periods))
+        alone = run_client(
+            config,
+            "trickle_client.py",
+            "--timers-only",
+            *timers,
+            timeout=config.baseline_periods + 60,
+        )["lateness_ms"]
+        twisted_timers = run_client(
+            config,
+            "timer_loop.py",
+            *("--timers", str(connections), "--periods", str(config.baseline_periods)),
+            timeout=config.baseline_periods + 60,
+        )["lateness_ms"]
+        baselines.rows.append(
+            [
+                f"{connections:,}",
+                f"{ms(alone['p50'])} / {ms(alone['p99'])} / {ms(alone['max'])}",
+                f"{ms(twisted_timers['p50'])} / {ms(twisted_timers['p99'])} / "
+                f"{ms(twisted_timers['max'])}",
+            ]
+        )
+    part.tables += [table, whole, baselines]
+    part.data = data
+    for connections, figures in data.items():
+        limit = 5.0 if connections <= 1000 else 10.0
+        fo, bare = figures["fakeorigin"], figures["bare Twisted Protocol"]
+        worst = max(r["kernel_ms"]["p99"] for r in fo["rounds"])
+        clean = not any(r["errors"] for r in fo["rounds"])
+        bare_worst = max(r["kernel_ms"]["p99"] for r in bare["rounds"])
+        errors = (
+            ""
+            if clean
+            else ", errors: "
+            + "; ".join(json.dumps(r["errors"]) for r in fo["rounds"] if r["errors"])
+        )
+        part.targets.append(
+            Target(
+                f"102 lateness p99 <= {limit:g} ms at {connections:,} connections, every round "
+                "(steady state)",
+                f"{ms(worst)} ms worst of {len(fo['rounds'])} rounds{errors} (bare Twisted "
+                f"Protocol: {ms(bare_worst)} ms)",
+                worst <= limit and clean,
+            )
+        )
+        part.targets.append(
+            Target(
+                f"no collector pause over 10 ms in fakeorigin at {connections:,} connections",
+                f"longest {ms(fo['run_gc']['longest_ms'])} ms of {fo['run_gc']['count']} "
+                f"(bare Twisted Protocol: {ms(bare['run_gc']['longest_ms'])} ms)",
+                fo["run_gc"]["longest_ms"] <= 10.0,
+            )
+        )
+    part.notes.append(
+        f"Profile bench/profiles/trickle.yaml: 102 every 1 s, 6 times (the first at once), then "
+        f"200. Each connection count gets one fakeorigin process (default journal size, filled "
+        f"with {config.journal_fill:,} plain requests before the first round) and one bare Twisted "
+        f"Protocol process (bench/trickle_protocol.py: the same 102s with one callLater per "
+        f"period and no HTTP parsing, the floor for any Twisted server), both under "
+        f"bench/gc_watch.py; then {config.trickle_rounds} rounds on each, the two servers taking "
+        f"turns. In a round connection i of N starts at i/N s (bench/trickle_client.py, one "
+        f"process, epoll). 102 number k is due k s after the client sent the request, so a server "
+        f"slow to accept or parse is late for every period; *cadence* measures the later 102s "
+        f"against the first one's arrival instead. *wire*: the kernel's receive timestamp "
+        f"(SO_TIMESTAMPNS), free of the client's own scheduling. *longest collection*: the "
+        f"longest garbage collection the server ran during the round (gc.callbacks); the second "
+        f"table's is over the server's whole run, the idle moments between rounds included. "
+        f"Last table: the client's loop with the same schedule and no sockets, and a bare "
+        f"Twisted reactor running the same number of timers ({config.baseline_periods} periods; "
+        f"bench/timer_loop.py)."
+    )
+    return part
+
+
+def _trickle_level(config: Config, connections: int, table: Table, whole: Table) -> dict[str, Any]:
+    servers = {
+        "fakeorigin": fakeorigin_argv(config, "trickle"),
+        "bare Twisted Protocol": [
+            *peer_argv(config, "trickle_protocol.py"),
+            *("--times", "6", "--every", "1"),
+        ],
+    }
+    running: dict[str, Watched] = {}
+    figures: dict[str, Any] = {name: {"rounds": [], "gc": []} for name in servers}
+    try:
+        for name, argv in servers.items():
+            running[name] = watched(config, name, argv)
+        began = time.time()
+        fill = fill_journal(running["fakeorigin"].url, config.journal_fill)
+        names = list(servers)
+        for round_index in range(config.trickle_rounds):
+            order = names if round_index % 2 == 0 else names[::-1]
+            for name in order:
+                server = running[name]
+                begin = time.time()
+                result = run_client(
+                    config,
+                    "trickle_client.py",
+                    *("--url", server.url, "--connections", str(connections)),
+                    *("--periods", str(config.trickle_periods)),
+                    *([] if config.smoke else ["--final"]),
+                    timeout=config.trickle_periods + 120,
+                )
+                result["periods"] = config.trickle_periods
+                gc = pauses(server.collections(), begin, time.time())
+                figures[name]["rounds"].append(result)
+                figures[name]["gc"].append(gc)
+        for name in names:
+            collections = running[name].collections()
+            run_gc = pauses(collections, began, time.time())
+            figures[name]["run_gc"] = run_gc
+            for index, (result, gc) in enumerate(
+                zip(figures[name]["rounds"], figures[name]["gc"], strict=True)
+            ):
+                table.rows.append(_trickle_row(connections, name, index + 1, result, gc))
+            worst = max(r["kernel_ms"]["p99"] for r in figures[name]["rounds"])
+            whole.rows.append(
+                [
+                    f"{connections:,}",
+                    name,
+                    f"{fill:.2f}" if name == "fakeorigin" else "n/a",
+                    str(run_gc["count"]),
+                    ms(run_gc["longest_ms"]),
+                    ms(worst),
+                ]
+            )
+    finally:
+        for server in running.values():
+            server.child.stop()
+    return figures
