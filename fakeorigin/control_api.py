@@ -484,13 +484,8 @@ class JournalWaiter:
         self._check()
 
     def _check(self) -> None:
-        found = 0
-        for record in self.journal:
-            if self.query.matches(record):
-                found += 1
-                if found >= self.query.count:
-                    self._finish(True)
-                    return
+        if len(self.query.select(self.journal, self.query.count)) >= self.query.count:
+            self._finish(True)
 
     def _finish(self, arrived: bool) -> None:
         self._stop()

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from fakeorigin.journal import ExchangeRecord, Journal, Outcome
+from fakeorigin.journal import ExchangeRecord, Journal
 from fakeorigin.state import Rule
 
 #: RFC 9110 section 5.6.2: token = 1*tchar.
@@ -259,27 +259,28 @@ class JournalQuery(_In):
         default=None, description="true: only exchanges that have ended; false: only running"
     )
 
-    def matches(self, record: ExchangeRecord) -> bool:
-        """True when ``record`` passes every filter but ``limit``."""
-        if record.id <= self.after_id:
+    def matches(
+        self,
+        record_id: int,
+        profile: str | None,
+        method: str | None,
+        target: str | None,
+        ended: bool,
+    ) -> bool:
+        """True when a record with these fields passes every filter but ``limit``."""
+        if record_id <= self.after_id:
             return False
-        if self.profile is not None and record.profile != self.profile:
+        if self.profile is not None and profile != self.profile:
             return False
-        if self.method is not None and record.method != self.method:
+        if self.method is not None and method != self.method:
             return False
-        if self.path_prefix is not None and not (record.target or "").startswith(self.path_prefix):
+        if self.path_prefix is not None and not (target or "").startswith(self.path_prefix):
             return False
-        return self.ended is None or self.ended == (record.outcome is not Outcome.RUNNING)
+        return self.ended is None or self.ended == ended
 
-    def select(self, journal: Journal) -> list[ExchangeRecord]:
-        """Matching records, oldest first, at most ``limit``."""
-        found = []
-        for record in journal:
-            if self.matches(record):
-                found.append(record)
-                if len(found) == self.limit:
-                    break
-        return found
+    def select(self, journal: Journal, limit: int | None = None) -> list[ExchangeRecord]:
+        """Matching records, oldest first, at most ``limit`` (default: the query's)."""
+        return journal.select(self.matches, self.limit if limit is None else limit)
 
 
 class JournalWait(JournalQuery):

@@ -77,18 +77,23 @@ class Outcome(StrEnum):
 class TimelineEntry(NamedTuple):
     """One event: when (seconds since the head was complete), what, and its details.
 
-    A named tuple: an exchange notes three or more, and a tuple is made several times faster
-    than a frozen dataclass.
+    ``event`` is the :class:`Event`'s plain string value (equal to the member:
+    ``entry.event == Event.NOTE``). A record keeps its entries as plain tuples of these four
+    atoms (:attr:`ExchangeRecord.entries`) and makes these named ones when read: the
+    collector stops tracking a plain tuple of strings, numbers and None at the first
+    collection it survives, but never a named tuple, nor a tuple holding an enum member. A
+    full journal holds about ten entries per exchange: this decides whether every full
+    collection walks 100,000 of them or none.
     """
 
     seconds: float
-    event: Event
+    event: str
     status: int | None = None
     detail: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, leaving out empty details."""
-        out: dict[str, Any] = {"t": round(self.seconds, 6), "event": self.event.value}
+        out: dict[str, Any] = {"t": round(self.seconds, 6), "event": self.event}
         if self.status is not None:
             out["status"] = self.status
         if self.detail is not None:
@@ -111,7 +116,9 @@ class BodyRecord:
     length: int = 0
     complete: bool = False
     head: bytearray = field(default_factory=bytearray)
-    _digest: Any = None  # a sha256 once the first byte arrives: most requests have no body
+    # A sha256 once the first byte arrives (most requests have no body); its hex digest once
+    # the record is sealed.
+    _digest: Any = None
 
     def add(self, data: bytes | bytearray) -> None:
         """Account for ``data`` received."""
@@ -126,7 +133,21 @@ class BodyRecord:
     @property
     def sha256(self) -> str:
         """Hex sha256 of the bytes received so far."""
-        return _EMPTY_SHA256 if self._digest is None else str(self._digest.hexdigest())
+        digest = self._digest
+        if digest is None:
+            return _EMPTY_SHA256
+        return digest if isinstance(digest, str) else str(digest.hexdigest())
+
+    def sealed(self) -> tuple[int, bool, str, bytes]:
+        """Length, completeness, sha256 and first KiB, as a plain tuple (see
+        :meth:`Journal.seal`)."""
+        return (self.length, self.complete, self.sha256, bytes(self.head))
+
+    @classmethod
+    def unsealed(cls, sealed: tuple[int, bool, str, bytes]) -> BodyRecord:
+        """The record :meth:`sealed` was made from (its sha256 no longer grows)."""
+        length, complete, sha256, head = sealed
+        return cls(length, complete, bytearray(head), sha256)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: length, completeness, sha256 and the first KiB (base64 and text)."""
@@ -149,8 +170,10 @@ class Opcode(IntEnum):
 
 
 class WebSocketMessage(NamedTuple):
-    """One WebSocket message or control frame, sent or received (a named tuple: an echo
-    session logs two per message).
+    """One WebSocket message or control frame, sent or received. A session keeps them as plain
+    tuples of atoms (:attr:`WebSocketRecord.logged`, the opcode as its number, so that the
+    collector stops tracking them: an echo session logs two per message) and makes these
+    when read.
 
     Attributes:
         seconds: since the 101 went out.
@@ -162,7 +185,7 @@ class WebSocketMessage(NamedTuple):
 
     seconds: float
     direction: str
-    opcode: Opcode
+    opcode: int
     length: int
     head: bytes
 
@@ -171,8 +194,8 @@ class WebSocketMessage(NamedTuple):
         return {
             "t": round(self.seconds, 6),
             "direction": self.direction,
-            "opcode": int(self.opcode),
-            "type": self.opcode.name.lower(),
+            "opcode": self.opcode,
+            "type": Opcode(self.opcode).name.lower(),
             "length": self.length,
             **_head_dict(self.head),
         }
@@ -191,6 +214,10 @@ class WebSocketClose:
         return {"t": round(self.seconds, 6), "code": self.code, "reason": self.reason}
 
 
+def _sealed_close(close: WebSocketClose | None) -> tuple[float, int | None, str | None] | None:
+    return None if close is None else (close.seconds, close.code, close.reason)
+
+
 @dataclass(slots=True)
 class WebSocketRecord:
     """The WebSocket side of an exchange that was handed to autobahn.
@@ -203,7 +230,9 @@ class WebSocketRecord:
         extensions: Sec-WebSocket-Extensions of the 101 (accepted offers), or empty.
         response_head: the 101 as sent (status line and header lines).
         upgraded_at: when the 101 went out, in seconds since the request head.
-        messages: the first :data:`MAX_WEBSOCKET_MESSAGES` messages and control frames.
+        logged: the first :data:`MAX_WEBSOCKET_MESSAGES` messages and control frames, as
+            plain ``(seconds, direction, opcode, length, head)`` tuples; :attr:`messages`
+            reads them as :class:`WebSocketMessage`.
         messages_dropped: how many more there were.
         close_sent, close_received: the Close frame each side sent, if any.
         clean: whether the closing handshake completed (None while the session runs).
@@ -217,7 +246,7 @@ class WebSocketRecord:
     extensions: list[str] = field(default_factory=list)
     response_head: bytes | None = None
     upgraded_at: float | None = None
-    messages: list[WebSocketMessage] = field(default_factory=list)
+    logged: list[tuple[float, str, int, int, bytes]] = field(default_factory=list)
     messages_dropped: int = 0
     close_sent: WebSocketClose | None = None
     close_received: WebSocketClose | None = None
@@ -226,13 +255,55 @@ class WebSocketRecord:
 
     def log(self, seconds: float, direction: str, opcode: Opcode, payload: bytes) -> None:
         """Add a message to the bounded log (count it as dropped when the log is full)."""
-        if len(self.messages) >= MAX_WEBSOCKET_MESSAGES:
+        if len(self.logged) >= MAX_WEBSOCKET_MESSAGES:
             self.messages_dropped += 1
             return
-        self.messages.append(
-            WebSocketMessage(
-                seconds, direction, opcode, len(payload), bytes(payload[:MESSAGE_HEAD_BYTES])
-            )
+        self.logged.append(
+            (seconds, direction, opcode._value_, len(payload), bytes(payload[:MESSAGE_HEAD_BYTES]))
+        )
+
+    @property
+    def messages(self) -> list[WebSocketMessage]:
+        """The message log (made from :attr:`logged` at each read)."""
+        return list(map(WebSocketMessage._make, self.logged))
+
+    def sealed(self) -> tuple[Any, ...]:
+        """Every field as a plain tuple of atoms (see :meth:`Journal.seal`)."""
+        return (
+            self.handshake,
+            tuple(self.offered_subprotocols),
+            self.subprotocol,
+            tuple(self.offered_extensions),
+            tuple(self.extensions),
+            self.response_head,
+            self.upgraded_at,
+            tuple(self.logged),
+            self.messages_dropped,
+            _sealed_close(self.close_sent),
+            _sealed_close(self.close_received),
+            self.clean,
+            self.unclean_reason,
+        )
+
+    @classmethod
+    def unsealed(cls, sealed: tuple[Any, ...]) -> WebSocketRecord:
+        """The record :meth:`sealed` was made from."""
+        (handshake, offered, subprotocol, offered_extensions, extensions, head, upgraded_at,
+         logged, dropped, close_sent, close_received, clean, unclean_reason) = sealed  # fmt: skip
+        return cls(
+            handshake,
+            list(offered),
+            subprotocol,
+            list(offered_extensions),
+            list(extensions),
+            head,
+            upgraded_at,
+            list(logged),
+            dropped,
+            None if close_sent is None else WebSocketClose(*close_sent),
+            None if close_received is None else WebSocketClose(*close_received),
+            clean,
+            unclean_reason,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -271,6 +342,8 @@ class ExchangeRecord:
             header order and case kept); None for a request too malformed to have them.
         profile, selected_by: the profile's name and how it was picked (``header``, ``rule``,
             ``active``).
+        entries: the timeline as plain ``(seconds, event, status, detail)`` tuples;
+            :attr:`timeline` reads them as :class:`TimelineEntry`.
         body_bytes_before_continue: request body bytes received when the 100 went out;
             None when no 100 was sent.
         raw_request: for a malformed request, the bytes received (first 4 KiB).
@@ -290,7 +363,7 @@ class ExchangeRecord:
     body: BodyRecord = field(default_factory=BodyRecord)
     profile: str | None = None
     selected_by: str | None = None
-    timeline: list[TimelineEntry] = field(default_factory=list)
+    entries: list[tuple[float, str, int | None, str | None]] = field(default_factory=list)
     body_bytes_before_continue: int | None = None
     outcome: Outcome = Outcome.RUNNING
     error: str | None = None
@@ -301,19 +374,75 @@ class ExchangeRecord:
         self, seconds: float, event: Event, status: int | None = None, detail: str | None = None
     ) -> None:
         """Add a timeline entry; the first 100 sent also fixes ``body_bytes_before_continue``."""
-        self.timeline.append(TimelineEntry(seconds, event, status, detail))
+        self.entries.append((seconds, event._value_, status, detail))
         first_continue = self.body_bytes_before_continue is None
         if event is Event.INTERIM_SENT and status == 100 and first_continue:
             self.body_bytes_before_continue = self.body.length
 
+    @property
+    def timeline(self) -> list[TimelineEntry]:
+        """The events so far, in order (made from :attr:`entries` at each read)."""
+        return list(map(TimelineEntry._make, self.entries))
+
     def events(self, event: Event) -> list[TimelineEntry]:
         """The timeline entries of one kind, in order."""
-        return [entry for entry in self.timeline if entry.event is event]
+        return [entry for entry in self.timeline if entry.event == event]
 
     @property
     def interim_statuses(self) -> list[int]:
         """Statuses of the interim responses actually sent, in order."""
         return [e.status for e in self.events(Event.INTERIM_SENT) if e.status is not None]
+
+    def sealed(self) -> SealedRecord:
+        """Every field as a plain tuple of atoms, which the collector stops tracking at the
+        first collection it survives (see :meth:`Journal.seal`); :meth:`unsealed` reads it."""
+        return (
+            self.id,
+            self.connection_id,
+            self.index,
+            self.client,
+            self.started_at,
+            self.method,
+            self.target,
+            self.http_version,
+            self.headers,
+            self.body.sealed(),
+            self.profile,
+            self.selected_by,
+            tuple(self.entries),
+            self.body_bytes_before_continue,
+            self.outcome._value_,
+            self.error,
+            self.raw_request,
+            None if self.websocket is None else self.websocket.sealed(),
+        )
+
+    @classmethod
+    def unsealed(cls, sealed: SealedRecord) -> ExchangeRecord:
+        """A record equal to the one :meth:`sealed` was made from (a new object each time)."""
+        (record_id, connection_id, index, client, started_at, method, target, http_version,
+         headers, body, profile, selected_by, entries, before_continue, outcome, error, raw,
+         websocket) = sealed  # fmt: skip
+        return cls(
+            record_id,
+            connection_id,
+            index,
+            client,
+            started_at,
+            method,
+            target,
+            http_version,
+            headers,
+            BodyRecord.unsealed(body),
+            profile,
+            selected_by,
+            list(entries),
+            before_continue,
+            _OUTCOMES[outcome],
+            error,
+            raw,
+            None if websocket is None else WebSocketRecord.unsealed(websocket),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, as the control API shows it (docs/journal.md)."""
@@ -341,8 +470,23 @@ class ExchangeRecord:
         }
 
 
+#: A finished record as :meth:`ExchangeRecord.sealed` makes it: ``id`` first.
+SealedRecord = tuple[Any, ...]
+
+_OUTCOMES = {outcome.value: outcome for outcome in Outcome}
+#: Where :meth:`Journal.select`'s fields are in a sealed record.
+_PROFILE, _METHOD, _TARGET, _OUTCOME = 10, 5, 6, 14
+
+
 class Journal:
     """A ring buffer of exchange records, oldest evicted first.
+
+    A record whose exchange is over and whose connection has let go of it is *sealed*
+    (:meth:`seal`): kept as a plain tuple of atoms instead of objects. The collector stops
+    tracking such a tuple at the first collection it survives, so a full journal costs a full
+    collection nothing, where 10,000 live records cost it about 14 ms (bench/FINDINGS.md).
+    Reading gives :class:`ExchangeRecord` objects either way: a sealed one is rebuilt at each
+    read.
 
     Attributes:
         size: the most records kept.
@@ -354,7 +498,8 @@ class Journal:
             raise ValueError(f"journal size must be >= 1 (got {size})")
         self.size = size
         self.evicted = 0
-        self._records: deque[ExchangeRecord] = deque(maxlen=size)
+        # Consecutive ids, oldest first: a record's place is its id minus the first one's.
+        self._records: deque[ExchangeRecord | SealedRecord] = deque(maxlen=size)
         self._next_id = 1
         self.watchers: list[Callable[[], None]] = []
 
@@ -375,16 +520,61 @@ class Journal:
         self._records.append(record)
         return record
 
+    def seal(self, record: ExchangeRecord) -> None:
+        """``record`` will not change any more: keep it sealed (a no-op once it is evicted,
+        cleared, or already sealed)."""
+        place = self._place(record.id)
+        if place is not None and self._records[place] is record:
+            self._records[place] = record.sealed()
+
+    @property
+    def opened(self) -> int:
+        """How many records were ever opened (evicted and cleared ones included)."""
+        return self._next_id - 1
+
     def __iter__(self) -> Iterator[ExchangeRecord]:
-        return iter(self._records)
+        for item in self._records:
+            yield _record(item)
 
     def __len__(self) -> int:
         return len(self._records)
 
     def get(self, record_id: int) -> ExchangeRecord | None:
         """The record with ``record_id``, or None if unknown or evicted."""
-        return next((r for r in self._records if r.id == record_id), None)
+        place = self._place(record_id)
+        return None if place is None else _record(self._records[place])
+
+    def select(
+        self, keep: Callable[[int, str | None, str | None, str | None, bool], bool], limit: int
+    ) -> list[ExchangeRecord]:
+        """The first ``limit`` records, oldest first, for which ``keep(id, profile, method,
+        target, ended)`` is true; a sealed record is rebuilt only when it is kept."""
+        found: list[ExchangeRecord] = []
+        for item in self._records:
+            if type(item) is tuple:
+                ended = item[_OUTCOME] != "running"
+                fields = (item[0], item[_PROFILE], item[_METHOD], item[_TARGET], ended)
+            else:
+                record: ExchangeRecord = item  # type: ignore[assignment]
+                running = record.outcome is Outcome.RUNNING
+                fields = (record.id, record.profile, record.method, record.target, not running)
+            if keep(*fields):
+                found.append(_record(item))
+                if len(found) == limit:
+                    break
+        return found
 
     def clear(self) -> None:
         """Forget every record (ids keep increasing)."""
         self._records.clear()
+
+    def _place(self, record_id: int) -> int | None:
+        if not self._records:
+            return None
+        first = self._records[0]
+        place = record_id - (first[0] if type(first) is tuple else first.id)  # type: ignore[union-attr]
+        return place if 0 <= place < len(self._records) else None
+
+
+def _record(item: ExchangeRecord | SealedRecord) -> ExchangeRecord:
+    return ExchangeRecord.unsealed(item) if type(item) is tuple else item  # type: ignore[return-value]

@@ -25,12 +25,12 @@ from __future__ import annotations
 import struct
 from collections import deque
 from collections.abc import Callable, Generator
-from typing import Any, Protocol
+from typing import Any
 
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
 from autobahn.websocket.types import ConnectionRequest
-from twisted.internet.interfaces import IDelayedCall, IReactorTime, ITransport
+from twisted.internet.interfaces import IReactorTime, ITransport
 
 from fakeorigin.actions import (
     AwaitMessage,
@@ -53,19 +53,12 @@ from fakeorigin.journal import (
     WebSocketClose,
     WebSocketRecord,
 )
+from fakeorigin.timers import Timer, Timers
 from fakeorigin.wire import CRLF, RequestHead, has_header
 
 #: How long fakeorigin waits for the client's Close after sending its own, then drops the
 #: connection (RFC 6455 section 7.1.1: the server closes the TCP connection first).
 CLOSE_HANDSHAKE_SECONDS = 2.0
-
-
-class Timers(Protocol):
-    """The connection's timers (``OriginProtocol``'s): cancelled together when it goes."""
-
-    def later(self, seconds: float, function: Callable[[], None]) -> IDelayedCall: ...
-
-    def cancel(self, call: IDelayedCall | None) -> None: ...
 
 
 def replay_head(request: RequestHead) -> bytes:
@@ -238,8 +231,8 @@ class WebSocketSession:
         self._echo = self.spec.mode == "echo"
         self._inbox: deque[Message] = deque()
         self._awaiting = False
-        self._pending: IDelayedCall | None = None
-        self._close_timeout: IDelayedCall | None = None
+        self._pending: Timer | None = None
+        self._close_timeout: Timer | None = None
         self.websocket = WebSocketRecord(
             handshake=self.spec.handshake,
             offered_subprotocols=list(hand_off.offered_subprotocols),
@@ -383,7 +376,7 @@ class WebSocketSession:
 
     def log(self, direction: str, opcode: Opcode, payload: bytes) -> None:
         """Add to the bounded message log, timed from the 101."""
-        if len(self.websocket.messages) >= MAX_WEBSOCKET_MESSAGES:
+        if len(self.websocket.logged) >= MAX_WEBSOCKET_MESSAGES:
             self.websocket.messages_dropped += 1  # full: no clock read
             return
         self.websocket.log(self._since_upgrade(), direction, opcode, payload)
@@ -391,7 +384,7 @@ class WebSocketSession:
     def _log_echo(self, opcode: Opcode, data: bytes) -> None:
         """An echoed message, received and sent at the same moment, in the message log."""
         websocket = self.websocket
-        if len(websocket.messages) >= MAX_WEBSOCKET_MESSAGES:
+        if len(websocket.logged) >= MAX_WEBSOCKET_MESSAGES:
             websocket.messages_dropped += 2  # full: no clock read
             return
         seconds = self._since_upgrade()

@@ -56,7 +56,7 @@ def timeline(record: ExchangeRecord) -> list[tuple[Any, ...]]:
     """
     rows = []
     for entry in record.timeline:
-        row: list[Any] = [round(entry.seconds, 6), entry.event.value, entry.status, entry.detail]
+        row: list[Any] = [round(entry.seconds, 6), entry.event, entry.status, entry.detail]
         while row[-1] is None:
             row.pop()
         rows.append(tuple(row))
@@ -148,6 +148,7 @@ class Client:
         if not self.lost:
             self.lost = True
             self.transport.connected = False
+            self.transport.producer = None  # as a TCP transport's connectionLost does
             gone = reason or Failure(ConnectionDone())  # type: ignore[no-untyped-call]
             self.protocol.connectionLost(gone)
 

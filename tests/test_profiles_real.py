@@ -130,7 +130,7 @@ def only_record(origin: RunningOrigin) -> ExchangeRecord:
 
 def events(record: ExchangeRecord) -> list[tuple[str, int | None]]:
     """The timeline as (event, status) pairs, in order."""
-    return [(entry.event.value, entry.status) for entry in record.timeline]
+    return [(entry.event, entry.status) for entry in record.timeline]
 
 
 def seconds(record: ExchangeRecord, event: Event, status: int | None = None) -> list[float]:

@@ -99,7 +99,7 @@ def ws_record(origin: RunningOrigin) -> ExchangeRecord:
 
 
 def events(record: ExchangeRecord) -> list[tuple[str, int | None]]:
-    return [(entry.event.value, entry.status) for entry in record.timeline]
+    return [(entry.event, entry.status) for entry in record.timeline]
 
 
 # -- echo ------------------------------------------------------------------------------------

@@ -203,7 +203,7 @@ async def test_client_resetting_on_a_real_socket(
     await armed.settle()
     (record,) = armed.state.journal
     last = record.timeline[-1]
-    assert last.event.value == event
+    assert last.event == event
     assert after - 0.1 <= last.seconds <= after + 0.3
     if event == "client-gone":
         assert record.outcome is Outcome.CLIENT_GONE
