@@ -199,14 +199,27 @@ def _informational(spec: Informational, run: _Run) -> Iterator[Action]:
             "HTTP/1.0 request: no 1xx to HTTP/1.0 (RFC 9110 section 15.2); force: true sends it",
         )
         return
-    detail = "forced to an HTTP/1.0 client" if run.view.request.is_http10 else None
     run.continue_sent = run.continue_sent or spec.status == 100
-    yield Write(
-        response_head(spec.status, spec.reason, spec.headers),
-        Event.INTERIM_SENT,
-        spec.status,
-        detail,
-    )
+    yield _interim_write(spec, forced=run.view.request.is_http10)
+
+
+#: The Write of each informational step (and of its forced-to-HTTP/1.0 variant), made once:
+#: a trickle sends the same bytes every period. Keyed and bounded like :data:`_HEADS`.
+_INTERIMS: dict[int, tuple[Informational, Write]] = {}
+
+
+def _interim_write(spec: Informational, *, forced: bool) -> Write:
+    key = id(spec) * 2 + forced
+    cached = _INTERIMS.get(key)
+    if cached is not None and cached[0] is spec:
+        return cached[1]
+    if len(_INTERIMS) >= _HEADS_MAX:
+        _INTERIMS.clear()
+    detail = "forced to an HTTP/1.0 client" if forced else None
+    head = response_head(spec.status, spec.reason, spec.headers)
+    write = Write(head, Event.INTERIM_SENT, spec.status, detail)
+    _INTERIMS[key] = (spec, write)
+    return write
 
 
 def _sleep(seconds: float, _run: _Run) -> Iterator[Action]:
@@ -228,9 +241,14 @@ def _repeat(spec: Repeat, run: _Run) -> Iterator[Action]:
         lengths.append(spec.for_seconds)
     end = start + min(lengths)
     period = 0
+    view = run.view
     while start + period * spec.every < end:
         offset = run.rng.uniform(0, spec.jitter) if spec.jitter else 0.0
-        yield from _wait_until(min(start + period * spec.every + offset, end), run)
+        # _wait_until, inline: a generator kept alive through every wait of a trickle is one
+        # more object for the collector to walk per connection.
+        delay = min(start + period * spec.every + offset, end) - view.elapsed()
+        if delay > 0:
+            yield Wait(delay)
         yield from _steps(spec.steps, run)
         period += 1
     yield from _wait_until(end, run)

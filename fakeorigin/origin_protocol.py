@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from collections.abc import Generator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import h11
@@ -53,6 +53,7 @@ from fakeorigin.engine import (
 )
 from fakeorigin.journal import RAW_REQUEST_BYTES, BodyRecord, Event, ExchangeRecord, Outcome
 from fakeorigin.state import OriginState, UnknownProfileError
+from fakeorigin.timers import Timer, TimerHeap, Timers
 from fakeorigin.violations import accept_bytes
 from fakeorigin.wire import RequestHead, reason_phrase, simple_request
 
@@ -139,6 +140,7 @@ class OriginFactory(ServerFactory):
         self._drained: Deferred[None] | None = None
         self._drain_calls: list[IDelayedCall] = []
         self._next_connection_id = 1
+        self.timers = TimerHeap(clock)
         self._websocket_factory: WebSocketServerFactory | None = None
 
     def buildProtocol(self, addr: IAddress | None) -> OriginProtocol:  # noqa: N802 (Twisted API)
@@ -167,6 +169,17 @@ class OriginFactory(ServerFactory):
     def open_connections(self) -> int:
         """How many connections are open now."""
         return len(self.connections)
+
+    @property
+    def progress(self) -> int:
+        """Grows with every exchange begun (journaled) and every connection closed."""
+        return self.state.journal.opened + self.closed_connections
+
+    def idle(self) -> bool:
+        """True when no exchange is under way on any connection: no request is being served
+        (a ``hang`` waits for nothing and does not count) and no WebSocket session runs. The
+        collector's full collections wait for such a moment (:mod:`fakeorigin.collector`)."""
+        return not any(protocol.busy for protocol in self.connections)
 
     def connection_lost(self, protocol: OriginProtocol) -> None:
         """``protocol``'s connection is gone: log the end of a refusal episode, finish a drain."""
@@ -307,36 +320,6 @@ class _ResetWhenFlushed:
         self.armed = False
 
 
-@dataclass(slots=True)
-class _Timers:
-    """The connection's pending DelayedCalls, so that all can be cancelled at once."""
-
-    clock: IReactorTime
-    # A list and no closure per call: a connection has two or three at most, and an empty
-    # set plus a closure were 400 bytes of every held connection.
-    pending: list[IDelayedCall] = field(default_factory=list)
-
-    def later(self, seconds: float, function: Callable[[], None]) -> IDelayedCall:
-        call = self.clock.callLater(max(0.0, seconds), self._fire, function)
-        self.pending.append(call)
-        return call
-
-    def _fire(self, function: Callable[[], None]) -> None:
-        # The call firing is no longer active: the reactor (and task.Clock) set ``called``
-        # before calling it.
-        self.pending = [call for call in self.pending if call.active()]
-        function()
-
-    def cancel(self, call: IDelayedCall | None) -> None:
-        if call is not None and call in self.pending:
-            self.pending.remove(call)
-            call.cancel()
-
-    def cancel_all(self) -> None:
-        for call in list(self.pending):
-            self.cancel(call)
-
-
 @implementer(IHalfCloseableProtocol)
 class OriginProtocol(Protocol):
     """One client connection to the origin."""
@@ -350,7 +333,7 @@ class OriginProtocol(Protocol):
         self._h11: h11.Connection | None = None
         self._plain_head = b""  # the plain head of the running exchange, while h11 has none
         self._cr = b""  # a CR that may begin an empty line before the next request line
-        self._timers = _Timers(factory.clock)
+        self._timers = Timers(factory.timers)
         self._exchange: _Exchange | None = None
         self._index = 0
         # The bytes of the request head under way (for the checks, and for the journal when
@@ -365,10 +348,16 @@ class OriginProtocol(Protocol):
         self._read_closed = False
         self._closed_after_fin = False
         self._client = "unknown"
-        self._wait_call: IDelayedCall | None = None
-        self._deadline_call: IDelayedCall | None = None
-        self._head_call: IDelayedCall | None = None
+        self._wait_call: Timer | None = None
+        self._deadline_call: Timer | None = None
+        self._head_call: Timer | None = None
         self._websocket: WebSocketSession | None = None
+
+    @property
+    def busy(self) -> bool:
+        """An exchange is under way here: a request being served, or a WebSocket session."""
+        exchange = self._exchange
+        return self._websocket is not None or (exchange is not None and not exchange.finished)
 
     # -- Twisted's side -------------------------------------------------------------------
 
@@ -508,6 +497,7 @@ class OriginProtocol(Protocol):
             if not exchange.finished or exchange.hanging:
                 exchange.note(Event.CLIENT_GONE, None, reason.getErrorMessage())
                 self._conclude(exchange, Outcome.CLIENT_GONE)
+            self.factory.state.journal.seal(exchange.record)
         self.factory.connection_lost(self)
 
     # -- shutting down (OriginFactory.drain) -------------------------------------------------
@@ -733,8 +723,10 @@ class OriginProtocol(Protocol):
         self._advance()
 
     def _arm_deadline(self, exchange: _Exchange) -> None:
-        """``--max-duration``, armed when the exchange first has to wait: most exchanges end
-        in the call that started them and never need a timer."""
+        """``--max-duration``, armed when the exchange first waits for something that may
+        outlast it (the body, a hang, a WebSocket session, a wait that ends after it): most
+        exchanges end in the call that started them, and a trickle's waits each end before
+        it, so neither keeps a timer pending for ten minutes."""
         if self._deadline_call is None:
             deadline = exchange.head_time + self.factory.settings.max_duration_seconds
             self._deadline_call = self._timers.later(
@@ -767,7 +759,9 @@ class OriginProtocol(Protocol):
                     exchange.note(action.event, action.status, action.detail)
                 elif isinstance(action, Wait):
                     self._wait_call = self._timers.later(action.seconds, self._resume)
-                    self._arm_deadline(exchange)
+                    limit = self.factory.settings.max_duration_seconds
+                    if exchange.elapsed() + action.seconds >= limit:
+                        self._arm_deadline(exchange)  # else the exchange is back before it
                     return
                 elif isinstance(action, AwaitBody):
                     if not exchange.body.complete:
@@ -888,6 +882,8 @@ class OriginProtocol(Protocol):
                 self._parser().receive_data(buffered)
             if closed:
                 self._parser().receive_data(b"")
+        if self._exchange is not None:
+            self.factory.state.journal.seal(self._exchange.record)  # nothing changes it now
         self._exchange = None
         if self._head_started():
             self._await_head()

@@ -8,7 +8,6 @@ so ``--listen tcp:0`` is usable from scripts and test fixtures. Logs go to stder
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
 import resource
 import signal
@@ -23,8 +22,8 @@ from twisted.python.failure import Failure
 from fakeorigin import __version__
 from fakeorigin.admission import Limits
 from fakeorigin.cli import profile_sources
+from fakeorigin.collector import CollectorSchedule
 from fakeorigin.durations import duration_problem
-from fakeorigin.heap import IdleReclaimer
 from fakeorigin.journal import Journal
 from fakeorigin.loader import Problem, ProfileError, bundled_profiles_dir, load_profile_dirs
 from fakeorigin.logs import log_observer
@@ -65,27 +64,6 @@ def build_state(settings: dict[str, Any]) -> tuple[OriginState, list[Problem]]:
     return state, warnings
 
 
-def settle_collector() -> None:
-    """Once listening: freeze start-up's objects and make the collector run less often.
-
-    Start-up's objects (modules, profile models) live as long as the process: frozen, a full
-    collection no longer walks them. They are frozen without a collection first: the few
-    thousand objects start-up left as garbage cost a few hundred KiB once, where collecting
-    the 100,000 objects of a started process took 28 ms of start-up. The youngest generation
-    is collected after 50,000 allocations instead of 700: under a burst of 10,000 connects
-    the collector took a third of the accept path. A closed connection leaves no reference
-    cycle (a WebSocket session breaks its own: ``WebSocketSession.release``), so reference
-    counting frees it; the little cyclic garbage left (the echo profile's indenting JSON
-    encoder) is young and goes at the next young collection, and
-    :class:`~fakeorigin.heap.IdleReclaimer` collects everything once the server is idle.
-    (``python -m fakeorigin`` and the ``fakeorigin`` command start with the collector off:
-    start-up makes no garbage worth collecting.)
-    """
-    gc.freeze()
-    gc.set_threshold(50_000, 10, 10)
-    gc.enable()
-
-
 def serve(settings: dict[str, Any], out: IO[str], err: IO[str]) -> int:
     """Run the origin (and the control API) with ``settings`` (:data:`cli.SERVE_OPTIONS`)."""
     try:
@@ -111,9 +89,8 @@ def serve(settings: dict[str, Any], out: IO[str], err: IO[str]) -> int:
     async def start() -> None:
         nonlocal exit_code
         origin = await listen(reactor, settings["listen"], factory, settings["backlog"])
-        reclaimer = IdleReclaimer(reactor, factory)
-        reclaimer.start()
-        reactor.addSystemEventTrigger("before", "shutdown", reclaimer.stop)
+        collector = CollectorSchedule(reactor, factory)
+        reactor.addSystemEventTrigger("before", "shutdown", collector.stop)
         reactor.addSystemEventTrigger(
             "before",
             "shutdown",
@@ -126,7 +103,7 @@ def serve(settings: dict[str, Any], out: IO[str], err: IO[str]) -> int:
                 exit_code = 2
                 reactor.stop()
                 return
-        settle_collector()
+        collector.start()
         log.info(
             "fakeorigin {version} serving {count} profiles (active: {active}) on {urls}; "
             "control API: {control}",
