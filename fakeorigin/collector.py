@@ -14,18 +14,22 @@ collections of up to 80 ms and full ones up to 150 ms, for two reasons:
   10,000 exchanges under way, several hundred thousand, whatever the thresholds.
 
 The schedule. Start-up's objects are frozen once listening (they live as long as the process;
-no collection walks them again). Young collections run every :data:`YOUNG_THRESHOLD` net
-allocations, as Python's would (that bounds them during a burst of connects), and also every
-:data:`TICK_SECONDS` on a reactor timer (that bounds them in a steady state); every
-:data:`MIDDLE_THRESHOLD` of them is a middle-generation collection. Objects that survive one
-(live exchanges, journal records) reach the oldest generation, which is never collected while
-an exchange is under way: only once none is (a ``hang`` waits for nothing and does not count;
-a WebSocket session does) and some exchange has begun or connection closed since the last
-one, checked every :data:`IDLE_CHECK_SECONDS`. A server whose exchanges
-never pause gets a full collection every :data:`FULL_AT_LEAST_SECONDS` anyway, to bound the
-cyclic garbage that could wait there. There is little: a closed connection leaves no reference
-cycle (tests/reliability/test_collector.py checks each bundled profile), so reference counting
-frees it wherever it is.
+no collection walks them again), and Python's own schedule is off: the reactor runs the
+collector. Every :data:`CHECK_SECONDS` it collects the two younger generations together if
+:data:`YOUNG_THRESHOLD` net allocations happened since the last collection (that bounds a
+collection during a burst of connects) or :data:`YOUNG_SECONDS` passed (that bounds it in a
+steady state). What survives goes straight to the oldest generation, so each object is walked
+once on its way there (Python's middle generation would walk most of a connection's objects
+a second time). The oldest generation is collected only when no exchange is under way (a
+``hang`` waits for nothing and does not count; a WebSocket session does) and some exchange
+has begun or connection closed since the last full collection, checked every
+:data:`IDLE_CHECK_SECONDS`; a server whose exchanges never pause gets one every
+:data:`FULL_AT_LEAST_SECONDS` anyway, to bound the cyclic garbage that could wait there.
+There is little: a closed connection leaves no reference cycle (tests/reliability/
+test_collector.py checks each bundled profile), so reference counting frees it wherever it
+is, and a finished journal record is a plain tuple the collector no longer tracks
+(:meth:`fakeorigin.journal.Journal.seal`), so a full collection walks little more than the
+connections that are open.
 
 After a full collection glibc's ``malloc_trim(0)`` hands freed heap pages back to the system
 (glibc otherwise keeps them, fragmented among long-lived journal records: 1,000 WebSocket
@@ -42,20 +46,17 @@ import gc
 from collections.abc import Callable
 from typing import Protocol
 
-from twisted.internet.interfaces import IReactorTime
-from twisted.internet.task import LoopingCall
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
-#: Net allocations of tracked objects between young collections (Python's default is 700;
-#: the cost of a collection is in the objects it walks, not in how often it runs).
+#: Net allocations of tracked objects that start a collection at the next check (Python's
+#: default is 700: the cost of a collection is in the objects it walks, not in how often it
+#: runs).
 YOUNG_THRESHOLD = 2_000
-#: Young collections per middle-generation collection (Python's default is 10: a middle
-#: collection walks what survived all of them).
-MIDDLE_THRESHOLD = 2
-#: The oldest generation's threshold: never reached, so Python never starts a full collection
-#: on its own (:class:`CollectorSchedule` does, when no exchange is under way).
-NEVER = 2**31 - 1
-#: A young (or middle) collection at least this often.
-TICK_SECONDS = 0.1
+#: A collection of the younger generations at least this often.
+YOUNG_SECONDS = 0.1
+#: How often the reactor looks at the allocation count (the check costs microseconds; looking
+#: less often when idle let the first second of a burst of connects pile up unexamined).
+CHECK_SECONDS = 0.01
 #: How often the schedule looks for a moment when no exchange is under way.
 IDLE_CHECK_SECONDS = 1.0
 #: A full collection at least this often, even when exchanges never pause.
@@ -103,6 +104,7 @@ class CollectorSchedule:
     """Runs the collector as the module docstring says; :meth:`start` once listening.
 
     Attributes:
+        collections: how many collections of the younger generations it ran.
         full_runs: how many full collections it ran (idle or overdue).
     """
 
@@ -111,23 +113,21 @@ class CollectorSchedule:
         clock: IReactorTime,
         activity: Activity,
         full: Callable[[], None] = collect_and_trim,
-        *,
-        tick_seconds: float = TICK_SECONDS,
     ) -> None:
+        self.collections = 0
         self.full_runs = 0
+        self._clock = clock
         self._activity = activity
         self._full = full
-        self._tick_seconds = tick_seconds
-        self._ticks = 0
-        self._ticks_per_check = max(1, round(IDLE_CHECK_SECONDS / tick_seconds))
-        self._ticks_per_full = max(1, round(FULL_AT_LEAST_SECONDS / tick_seconds))
-        self._since_full = 0
+        self._call: IDelayedCall | None = None
+        now = clock.seconds()
+        self._young_at = now
+        self._idle_check_at = now + IDLE_CHECK_SECONDS
+        self._full_at = now
         self._progress = activity.progress
-        self._loop = LoopingCall(self._tick)
-        self._loop.clock = clock
 
     def start(self) -> None:
-        """Freeze start-up's objects, set the thresholds, and tick from now on.
+        """Freeze start-up's objects, turn Python's own schedule off, and check from now on.
 
         Frozen without a collection first: the few thousand objects start-up left as garbage
         cost a few hundred KiB once, where collecting the 100,000 objects of a started process
@@ -135,30 +135,37 @@ class CollectorSchedule:
         with the collector off: start-up makes no garbage worth collecting.)
         """
         gc.freeze()
-        gc.set_threshold(YOUNG_THRESHOLD, MIDDLE_THRESHOLD, NEVER)
-        gc.enable()
-        self._loop.start(self._tick_seconds, now=False)
+        gc.disable()
+        self._later(CHECK_SECONDS)
 
     def stop(self) -> None:
-        """Tick no more (Python's own young and middle collections go on)."""
-        if self._loop.running:
-            self._loop.stop()
+        """Check no more, and give the collector back its own schedule."""
+        if self._call is not None and self._call.active():
+            self._call.cancel()
+        self._call = None
+        gc.enable()
 
-    def _tick(self) -> None:
-        self._ticks += 1
-        self._since_full += 1
-        young_collections = gc.get_count()[1]
-        if self._ticks % self._ticks_per_check == 0 and self._full_due():
-            self._full()
-            self.full_runs += 1
-            self._since_full = 0
-            self._progress = self._activity.progress
-            return
-        gc.collect(1 if young_collections >= MIDDLE_THRESHOLD else 0)
+    def _later(self, seconds: float) -> None:
+        self._call = self._clock.callLater(seconds, self._check)
 
-    def _full_due(self) -> bool:
+    def _check(self) -> None:
+        now = self._clock.seconds()
+        if now >= self._idle_check_at:
+            self._idle_check_at = now + IDLE_CHECK_SECONDS
+            if self._full_due(now):
+                self._full()
+                self.full_runs += 1
+                self._young_at = self._full_at = now
+                self._progress = self._activity.progress
+        if gc.get_count()[0] >= YOUNG_THRESHOLD or now - self._young_at >= YOUNG_SECONDS:
+            gc.collect(1)  # the young and the middle generation: survivors go to the oldest
+            self.collections += 1
+            self._young_at = now
+        self._later(CHECK_SECONDS)
+
+    def _full_due(self, now: float) -> bool:
         """Something happened since the last full collection (an idle server is left alone),
         and no exchange is under way now, or none has paused for too long."""
         if self._activity.progress == self._progress:
             return False
-        return self._since_full >= self._ticks_per_full or self._activity.idle()
+        return now - self._full_at >= FULL_AT_LEAST_SECONDS or self._activity.idle()

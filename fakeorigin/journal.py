@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import marshal
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -394,9 +395,9 @@ class ExchangeRecord:
         return [e.status for e in self.events(Event.INTERIM_SENT) if e.status is not None]
 
     def sealed(self) -> SealedRecord:
-        """Every field as a plain tuple of atoms, which the collector stops tracking at the
-        first collection it survives (see :meth:`Journal.seal`); :meth:`unsealed` reads it."""
-        return (
+        """The record as :data:`SealedRecord`: what a query filters on, then every field in
+        one ``marshal`` blob (see :meth:`Journal.seal`); :meth:`unsealed` reads it."""
+        fields = (
             self.id,
             self.connection_id,
             self.index,
@@ -416,13 +417,15 @@ class ExchangeRecord:
             self.raw_request,
             None if self.websocket is None else self.websocket.sealed(),
         )
+        outcome: str = self.outcome._value_
+        return (self.id, self.profile, self.method, self.target, outcome, marshal.dumps(fields))
 
     @classmethod
     def unsealed(cls, sealed: SealedRecord) -> ExchangeRecord:
         """A record equal to the one :meth:`sealed` was made from (a new object each time)."""
         (record_id, connection_id, index, client, started_at, method, target, http_version,
          headers, body, profile, selected_by, entries, before_continue, outcome, error, raw,
-         websocket) = sealed  # fmt: skip
+         websocket) = marshal.loads(sealed[-1])  # fmt: skip
         return cls(
             record_id,
             connection_id,
@@ -470,23 +473,25 @@ class ExchangeRecord:
         }
 
 
-#: A finished record as :meth:`ExchangeRecord.sealed` makes it: ``id`` first.
-SealedRecord = tuple[Any, ...]
+#: A finished record as :meth:`ExchangeRecord.sealed` makes it: ``(id, profile, method,
+#: target, outcome, blob)``, every field in ``blob`` (``marshal``, read back in this process
+#: only). A flat tuple of atoms: the collector stops tracking it at the first collection it
+#: is in, where a tuple nesting others needs one collection per level (CPython looks at a
+#: tuple before the tuples only it refers to).
+SealedRecord = tuple[int, str | None, str | None, str | None, str, bytes]
 
 _OUTCOMES = {outcome.value: outcome for outcome in Outcome}
-#: Where :meth:`Journal.select`'s fields are in a sealed record.
-_PROFILE, _METHOD, _TARGET, _OUTCOME = 10, 5, 6, 14
 
 
 class Journal:
     """A ring buffer of exchange records, oldest evicted first.
 
     A record whose exchange is over and whose connection has let go of it is *sealed*
-    (:meth:`seal`): kept as a plain tuple of atoms instead of objects. The collector stops
-    tracking such a tuple at the first collection it survives, so a full journal costs a full
-    collection nothing, where 10,000 live records cost it about 14 ms (bench/FINDINGS.md).
-    Reading gives :class:`ExchangeRecord` objects either way: a sealed one is rebuilt at each
-    read.
+    (:meth:`seal`): kept as a :data:`SealedRecord`, a flat tuple of atoms, instead of
+    objects. The collector stops tracking it at the first collection it is in, so a full
+    journal costs a full collection nothing, where 10,000 live records cost it about 14 ms
+    (bench/FINDINGS.md). Reading gives :class:`ExchangeRecord` objects either way: a sealed
+    one is rebuilt at each read.
 
     Attributes:
         size: the most records kept.
@@ -551,13 +556,12 @@ class Journal:
         target, ended)`` is true; a sealed record is rebuilt only when it is kept."""
         found: list[ExchangeRecord] = []
         for item in self._records:
-            if type(item) is tuple:
-                ended = item[_OUTCOME] != "running"
-                fields = (item[0], item[_PROFILE], item[_METHOD], item[_TARGET], ended)
+            if isinstance(item, ExchangeRecord):
+                running = item.outcome is Outcome.RUNNING
+                fields = (item.id, item.profile, item.method, item.target, not running)
             else:
-                record: ExchangeRecord = item  # type: ignore[assignment]
-                running = record.outcome is Outcome.RUNNING
-                fields = (record.id, record.profile, record.method, record.target, not running)
+                record_id, profile, method, target, outcome, _ = item
+                fields = (record_id, profile, method, target, outcome != "running")
             if keep(*fields):
                 found.append(_record(item))
                 if len(found) == limit:
@@ -572,9 +576,9 @@ class Journal:
         if not self._records:
             return None
         first = self._records[0]
-        place = record_id - (first[0] if type(first) is tuple else first.id)  # type: ignore[union-attr]
+        place = record_id - (first.id if isinstance(first, ExchangeRecord) else first[0])
         return place if 0 <= place < len(self._records) else None
 
 
 def _record(item: ExchangeRecord | SealedRecord) -> ExchangeRecord:
-    return ExchangeRecord.unsealed(item) if type(item) is tuple else item  # type: ignore[return-value]
+    return item if isinstance(item, ExchangeRecord) else ExchangeRecord.unsealed(item)

@@ -14,9 +14,8 @@ import pytest
 from twisted.internet.task import Clock
 
 from fakeorigin.collector import (
+    CHECK_SECONDS,
     FULL_AT_LEAST_SECONDS,
-    MIDDLE_THRESHOLD,
-    NEVER,
     YOUNG_THRESHOLD,
     CollectorSchedule,
     collect_and_trim,
@@ -55,32 +54,34 @@ def collector_state() -> Iterator[list[int]]:
         (gc.enable if enabled else gc.disable)()
 
 
-def test_start_freezes_and_sets_the_thresholds(collector_state: list[int]) -> None:
-    gc.disable()
-    schedule = CollectorSchedule(Clock(), Activity())
+def test_start_freezes_and_takes_over_from_pythons_schedule(collector_state: list[int]) -> None:
+    clock = Clock()
+    schedule = CollectorSchedule(clock, Activity())
     schedule.start()
-    assert gc.get_threshold() == (YOUNG_THRESHOLD, MIDDLE_THRESHOLD, NEVER)
-    assert gc.isenabled()
+    assert not gc.isenabled()
     assert gc.get_freeze_count() > 1000  # this process's modules, at least
     schedule.stop()
+    assert gc.isenabled()
+    assert clock.getDelayedCalls() == []
 
 
-def test_each_tick_collects_the_young_and_every_few_the_middle(
+def test_the_younger_generations_every_tenth_of_a_second_or_every_2000_allocations(
     collector_state: list[int],
 ) -> None:
     clock = Clock()
-    schedule = CollectorSchedule(clock, Activity(busy=True), lambda: None, tick_seconds=0.1)
+    schedule = CollectorSchedule(clock, Activity(busy=True), lambda: None)
     schedule.start()
     collector_state.clear()
-    for _ in range(6):
-        clock.advance(0.1)
-    ticks = [generation for generation in collector_state if generation < 2]
-    assert len(ticks) >= 6
-    assert 1 in ticks
-    assert 0 in ticks
-    assert 2 not in collector_state
+    clock.pump([CHECK_SECONDS] * 9)
+    assert collector_state == []  # 90 ms, and few allocations
+    clock.pump([CHECK_SECONDS] * 2)
+    assert collector_state == [1]  # the young and middle generations together
+    made = [[index] for index in range(2 * YOUNG_THRESHOLD)]  # tracked: lists
+    clock.advance(CHECK_SECONDS)
+    assert collector_state == [1, 1]
+    assert schedule.collections == 2
+    del made
     schedule.stop()
-    assert clock.getDelayedCalls() == []
 
 
 def test_a_full_collection_waits_until_no_exchange_is_under_way(
@@ -113,10 +114,9 @@ def test_a_server_never_idle_still_gets_a_full_collection_now_and_then(
     schedule = CollectorSchedule(clock, activity, lambda: runs.append(clock.seconds()))
     schedule.start()
     activity.progress += 1
-    ticks = round(FULL_AT_LEAST_SECONDS / 0.1)
-    clock.pump([0.1] * (ticks - 11))
+    clock.pump([1.0] * round(FULL_AT_LEAST_SECONDS - 2))
     assert runs == []
-    clock.pump([0.1] * 11)
+    clock.pump([1.0] * 3)
     assert len(runs) == 1
     schedule.stop()
 
