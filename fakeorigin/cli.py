@@ -22,7 +22,6 @@ from typing import IO, Any
 from fakeorigin import __version__
 from fakeorigin.admission import (
     DEFAULT_MAX_BODY_BYTES,
-    DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_HEADER_BYTES,
 )
 from fakeorigin.durations import duration_problem
@@ -152,8 +151,8 @@ SERVE_OPTIONS = (
     _Option(
         "--max-connections",
         _positive_int,
-        "connections open at once; more are reset at accept and counted (default 10000)",
-        default=DEFAULT_MAX_CONNECTIONS,
+        "connections open at once; more are reset at accept and counted (default: what the "
+        "open-file limit allows, raised to the hard limit at start, less 256)",
     ),
     _Option(
         "--shutdown-grace",

@@ -157,6 +157,7 @@ class ConnectionCounts(Protocol):
 
     closed_connections: int
     refused_connections: int
+    max_connections: int
 
 
 class _App(Klein):
@@ -297,6 +298,7 @@ class ControlAPI:
                 open=origin.open_connections,
                 closed=origin.closed_connections,
                 refused=origin.refused_connections,
+                max=origin.max_connections,
             )
         body = Health(
             status="ok",

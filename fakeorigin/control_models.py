@@ -47,12 +47,13 @@ class ErrorBody(_Out):
 
 
 class Connections(_Out):
-    """The origin's connections: open now, closed since start-up, and refused at accept
-    because ``--max-connections`` were open."""
+    """The origin's connections: open now, closed since start-up, refused at accept because
+    ``--max-connections`` were open, and that limit."""
 
     open: int
     closed: int
     refused: int
+    max: int
 
 
 class Health(_Out):

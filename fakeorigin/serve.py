@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import resource
 import signal
 from pathlib import Path
 from typing import IO, Any
@@ -23,6 +22,7 @@ from fakeorigin import __version__
 from fakeorigin.admission import Limits
 from fakeorigin.cli import profile_sources
 from fakeorigin.collector import CollectorSchedule
+from fakeorigin.descriptors import connection_limit, open_descriptors
 from fakeorigin.durations import duration_problem
 from fakeorigin.journal import Journal
 from fakeorigin.loader import Problem, ProfileError, bundled_profiles_dir, load_profile_dirs
@@ -77,11 +77,13 @@ def serve(settings: dict[str, Any], out: IO[str], err: IO[str]) -> int:
 
     from twisted.internet import reactor  # noqa: PLC0415 (installs the default reactor)
 
-    factory = origin_factory(state, reactor, settings)
+    limit = connection_limit(settings["max_connections"], open_descriptors())
+    factory = origin_factory(state, reactor, settings, limit.max_connections)
     globalLogBeginner.beginLoggingTo(
         [log_observer(settings["log_format"], err)], redirectStandardIO=False
     )
-    raise_descriptor_limit(settings["max_connections"])
+    if limit.problem is not None:
+        log.warn("fakeorigin: {problem}", problem=limit.problem)
     for warning in warnings:
         log.warn("{problem}: served anyway (a bundled profile)", problem=str(warning))
     exit_code = 0
@@ -106,12 +108,13 @@ def serve(settings: dict[str, Any], out: IO[str], err: IO[str]) -> int:
         collector.start()
         log.info(
             "fakeorigin {version} serving {count} profiles (active: {active}) on {urls}; "
-            "control API: {control}",
+            "control API: {control}; {limit} (--max-connections)",
             version=__version__,
             count=len(state.profiles),
             active=state.active,
             urls=" ".join(origin.urls),
             control=control_url or "off",
+            limit=limit.describe(),
         )
         if settings["announce"]:
             line = {"fakeorigin": __version__, "origin": origin.urls, "control": control_url}
@@ -130,22 +133,28 @@ def serve(settings: dict[str, Any], out: IO[str], err: IO[str]) -> int:
 
     reactor.callWhenRunning(begin)
     reactor.run()
-    if settings["journal_dump"] is not None:
-        try:
-            count = dump_journal(state.journal, settings["journal_dump"])
-        except OSError as problem:
-            err.write(f"fakeorigin: --journal-dump: {problem}\n")
-            return 1
-        log.info(
-            "journal: {count} entries written to {path}",
-            count=count,
-            path=str(settings["journal_dump"]),
-        )
+    if settings["journal_dump"] is not None and not write_dump(
+        state, settings["journal_dump"], err
+    ):
+        return 1
     log.info("fakeorigin stopped")
     return exit_code
 
 
-def origin_factory(state: OriginState, reactor: Any, settings: dict[str, Any]) -> OriginFactory:
+def write_dump(state: OriginState, path: Path, err: IO[str]) -> bool:
+    """``--journal-dump`` at exit; False (after saying why) when the file cannot be written."""
+    try:
+        count = dump_journal(state.journal, path)
+    except OSError as problem:
+        err.write(f"fakeorigin: --journal-dump: {problem}\n")
+        return False
+    log.info("journal: {count} entries written to {path}", count=count, path=str(path))
+    return True
+
+
+def origin_factory(
+    state: OriginState, reactor: Any, settings: dict[str, Any], max_connections: int
+) -> OriginFactory:
     """The origin's factory with the limits and timeouts of ``settings``."""
     return OriginFactory(
         state,
@@ -155,7 +164,7 @@ def origin_factory(state: OriginState, reactor: Any, settings: dict[str, Any]) -
             header_timeout_seconds=settings["header_timeout"],
         ),
         limits=Limits(settings["max_header_bytes"], settings["max_body_bytes"]),
-        max_connections=settings["max_connections"],
+        max_connections=max_connections,
     )
 
 
@@ -196,30 +205,6 @@ async def shut_down(factory: OriginFactory, origin: Listening, grace_seconds: fl
             grace=grace_seconds,
         )
     await factory.drain(grace_seconds)
-
-
-#: Descriptors beyond ``--max-connections``: listening sockets, the control API's connections,
-#: the log, profile files.
-_SPARE_DESCRIPTORS = 256
-
-
-def raise_descriptor_limit(max_connections: int) -> None:
-    """Raise the soft limit on open files to fit ``max_connections`` (up to the hard limit);
-    warn when even the hard limit is too low: connections beyond it would fail at accept."""
-    wanted = max_connections + _SPARE_DESCRIPTORS
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    ceiling = wanted if hard == resource.RLIM_INFINITY else min(hard, wanted)
-    if soft != resource.RLIM_INFINITY and soft < ceiling:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (ceiling, hard))
-        soft = ceiling
-    if soft != resource.RLIM_INFINITY and soft < wanted:
-        log.warn(
-            "fakeorigin: --max-connections {wanted} needs about {need} open files, and the "
-            "limit is {soft} (ulimit -n): connections beyond it will fail",
-            wanted=max_connections,
-            need=wanted,
-            soft=soft,
-        )
 
 
 def dump_journal(journal: Journal, path: Path) -> int:

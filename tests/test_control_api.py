@@ -161,10 +161,12 @@ def test_health_reports_the_origins_connections(control: MemoryControl) -> None:
     factory = OriginFactory(control.state, control.clock)
     control.api.origin = factory
     factory.closed_connections, factory.refused_connections = 7, 2
+    factory.max_connections = 300
     assert control.call("GET", "/health").json()["connections"] == {
         "open": 0,
         "closed": 7,
         "refused": 2,
+        "max": 300,
     }
 
 
