@@ -76,6 +76,7 @@ class Config:
     hold: list[int]
     ws_clients: list[int]
     ws_seconds: float
+    ws_rounds: int
     settle_seconds: float
     source: Path
     server_cpus: set[int] | None
@@ -799,81 +800,3 @@ def fakeorigin_websocket(config: Config) -> str | None:
     if not (config.source / "profiles" / "websocket-echo.yaml").exists():
         return "profiles/websocket-echo.yaml does not exist yet"
     return None
-
-
-def _ws_measure(
-    config: Config, urls: dict[str, str], clients: int
-) -> Callable[[str, float], dict[str, Any]]:
-    def measure(name: str, seconds: float) -> dict[str, Any]:
-        result = run_client(
-            config,
-            "ws_client.py",
-            *("--url", urls[name], "--clients", str(clients), "--seconds", str(seconds)),
-            timeout=seconds + 60,
-        )
-        return {**result, "p50": result["rtt_ms"]["p50"], "p99": result["rtt_ms"]["p99"]}
-
-    return measure
-
-
-def websocket(config: Config) -> Part:
-    part = Part("websocket", "5. WebSocket echo: 64-byte text messages, one in flight per client")
-    servers = {"autobahn": peer_argv(config, "echo_autobahn.py")}
-    why_not = fakeorigin_websocket(config)
-    if why_not is None:
-        servers["fakeorigin"] = fakeorigin_argv(config, "websocket-echo")
-    results = measure_levels(
-        config,
-        servers,
-        config.ws_clients,
-        config.ws_seconds,
-        lambda urls, clients: _ws_measure(config, urls, clients),
-        keys=("messages_per_second", "p50", "p99"),
-    )
-    table = Table(
-        [
-            "clients",
-            "autobahn msg/s",
-            "autobahn p99 ms",
-            "fakeorigin msg/s",
-            "fakeorigin p99 ms",
-            "fakeorigin / autobahn",
-        ]
-    )
-    for clients, by_name in results.items():
-        peer = by_name["autobahn"]
-        row = [str(clients), thousands(peer["messages_per_second"]), ms(peer["p99"])]
-        if "fakeorigin" in by_name:
-            fo = by_name["fakeorigin"]
-            row += [
-                thousands(fo["messages_per_second"]),
-                ms(fo["p99"]),
-                fx(ratio(fo["messages_per_second"], peer["messages_per_second"])),
-            ]
-        else:
-            row += ["not yet measured", "not yet measured", "n/a"]
-        table.rows.append(row)
-    part.tables.append(table)
-    part.data = results
-    if why_not is None:
-        worst = min(
-            ratio(r["fakeorigin"]["messages_per_second"], r["autobahn"]["messages_per_second"])
-            for r in results.values()
-        )
-        part.targets.append(
-            Target(
-                "WebSocket echo >= 0.9x bare autobahn",
-                f"{fx(worst)} (worst client count)",
-                worst >= 0.9,
-            )
-        )
-    else:
-        part.targets.append(
-            Target("WebSocket echo >= 0.9x bare autobahn", f"not yet measured: {why_not}", None)
-        )
-    part.notes.append(
-        "bench/ws_client.py: one process, pre-built masked frames, one message in flight per "
-        "client; messages/s = echoes received / seconds. The servers take turns in one-second "
-        "runs (new connections each); the figures are medians over those runs."
-    )
-    return part

@@ -45,7 +45,7 @@ PARTS: dict[str, Callable[[Config], Part]] = {
     "startup": parts.startup,
     "trickle": steady.trickle,
     "memory": parts.memory,
-    "websocket": parts.websocket,
+    "websocket": steady.websocket,
 }
 
 #: Kept between runs: the children's bytecode.
@@ -114,6 +114,7 @@ def config_from(args: argparse.Namespace, log_dir: Path) -> Config:
         hold=pick(args.hold, [1000, 10000], [50]),
         ws_clients=pick(args.ws_clients, [1, 100], [1, 10]),
         ws_seconds=pick(args.ws_seconds, 5.0, 0.5),
+        ws_rounds=args.rounds or (2 if smoke else 3),
         settle_seconds=0.5 if smoke else 10.0,
         source=args.source.resolve(),
         server_cpus={cpus[0]} if pin else None,

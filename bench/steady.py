@@ -20,8 +20,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import benchlib
 from benchlib import BENCH_DIR, Child, host_port, origin_url
-from parts import Config, Part, Table, Target, fakeorigin_argv, ms, peer_argv, run_client, start
+from parts import (
+    Config,
+    Part,
+    Table,
+    Target,
+    fakeorigin_argv,
+    fakeorigin_websocket,
+    fx,
+    ms,
+    peer_argv,
+    ratio,
+    run_client,
+    start,
+    thousands,
+)
 
 #: fakeorigin's default ``--journal-size``: the journal is filled to it before the rounds.
 JOURNAL_SIZE = 10_000
@@ -289,3 +304,123 @@ def _trickle_level(config: Config, connections: int, table: Table, whole: Table)
         for server in running.values():
             server.child.stop()
     return figures
+
+
+# -- 5. WebSocket echo in the steady state ----------------------------------------------------
+
+
+def _ws_round(config: Config, name: str, server: Child, clients: int) -> dict[str, Any]:
+    before = benchlib.cpu_seconds(server.pid)
+    result = run_client(
+        config,
+        "ws_client.py",
+        *("--url", origin_url(server.info), "--clients", str(clients)),
+        *("--seconds", str(config.ws_seconds)),
+        timeout=config.ws_seconds + 60,
+    )
+    cpu = benchlib.cpu_seconds(server.pid) - before
+    messages = result["rtt_ms"]["count"]
+    result["cpu_us_per_message"] = cpu * 1e6 / messages if messages else float("nan")
+    result["name"] = name
+    return result
+
+
+def websocket(config: Config) -> Part:
+    """Echo throughput and server CPU per message, round after round on one process each."""
+    part = Part(
+        "websocket",
+        "5. WebSocket echo in the steady state: 64-byte text messages, one in flight per client",
+    )
+    why_not = fakeorigin_websocket(config)
+    if why_not is not None:
+        part.targets.append(
+            Target("WebSocket echo >= 0.9x bare autobahn", f"not yet measured: {why_not}", None)
+        )
+        return part
+    table = Table(
+        [
+            "clients",
+            "round",
+            "autobahn msg/s",
+            "fakeorigin msg/s",
+            "fakeorigin / autobahn",
+            "autobahn p99 ms",
+            "fakeorigin p99 ms",
+            "server CPU per message us: autobahn / fakeorigin",
+        ]
+    )
+    data: dict[int, list[dict[str, Any]]] = {}
+    for clients in config.ws_clients:
+        data[clients] = _ws_level(config, clients)
+        for index, pair in enumerate(data[clients]):
+            peer, fo = pair["autobahn"], pair["fakeorigin"]
+            table.rows.append(
+                [
+                    str(clients),
+                    str(index + 1),
+                    thousands(peer["messages_per_second"]),
+                    thousands(fo["messages_per_second"]),
+                    fx(pair["ratio"]),
+                    ms(peer["rtt_ms"]["p99"]),
+                    ms(fo["rtt_ms"]["p99"]),
+                    f"{peer['cpu_us_per_message']:.1f} / {fo['cpu_us_per_message']:.1f}",
+                ]
+            )
+    part.tables.append(table)
+    part.data = data
+    for clients, rounds in data.items():
+        worst = min(pair["ratio"] for pair in rounds)
+        part.targets.append(
+            Target(
+                f"WebSocket echo >= 0.9x bare autobahn at {clients} clients, every round",
+                f"{fx(worst)} (worst of {len(rounds)})",
+                worst >= 0.9,
+            )
+        )
+    # CPU per message where the server is busy (issue 13's 100 clients): with one client it
+    # is mostly the reactor waiting between messages, and varies by 10% between rounds of
+    # the same server.
+    busiest = max(data)
+    cpu = max(pair["cpu_ratio"] for pair in data[busiest])
+    part.targets.append(
+        Target(
+            f"server CPU per message within 10% of bare autobahn at {busiest} clients",
+            f"{fx(cpu)} of autobahn's (worst round)",
+            cpu <= 1.1,
+        )
+    )
+    part.notes.append(
+        f"bench/ws_client.py: one process, pre-built masked frames, one message in flight per "
+        f"client, new connections each round; messages/s = echoes received / seconds. One "
+        f"server process each (bench/echo_autobahn.py; fakeorigin's profile websocket-echo with "
+        f"the journal's message log on, its journal filled with {config.journal_fill:,} plain "
+        f"requests first), {config.ws_rounds} rounds of {config.ws_seconds:g} s on each, the "
+        f"two taking turns. *server CPU per message*: the CPU time the server used during the "
+        f"round (/proc/PID/schedstat) over the echoes the client received."
+    )
+    return part
+
+
+def _ws_level(config: Config, clients: int) -> list[dict[str, Any]]:
+    servers = {
+        "autobahn": peer_argv(config, "echo_autobahn.py"),
+        "fakeorigin": fakeorigin_argv(config, "websocket-echo"),
+    }
+    running: dict[str, Child] = {}
+    rounds: list[dict[str, Any]] = []
+    try:
+        for name, argv in servers.items():
+            running[name] = start(config, f"{name}-ws-{clients}", argv)
+        fill_journal(origin_url(running["fakeorigin"].info), config.journal_fill)
+        names = list(servers)
+        for index in range(config.ws_rounds):
+            order = names if index % 2 == 0 else names[::-1]
+            pair = {name: _ws_round(config, name, running[name], clients) for name in order}
+            peer, fo = pair["autobahn"], pair["fakeorigin"]
+            pair["ratio"] = ratio(fo["messages_per_second"], peer["messages_per_second"])
+            pair["cpu_ratio"] = ratio(fo["cpu_us_per_message"], peer["cpu_us_per_message"])
+            rounds.append(pair)
+    finally:
+        for child in running.values():
+            child.stop()
+    return rounds
