@@ -431,21 +431,24 @@ def throughput(config: Config) -> Part:
 # -- 2. start-up and fixture overhead ---------------------------------------------------------
 
 
-def _time_to_first_200(config: Config, name: str, argv: list[str]) -> tuple[float, float, float]:
-    """Milliseconds from Popen to the ready line and to the first 200, and the CPU time the
-    child had used by then."""
+def _time_to_ready(config: Config, name: str, argv: list[str]) -> tuple[float, float, float]:
+    """Milliseconds from Popen to the ready line and to *ready*: the first 200 on the origin
+    and, for a server with a control API, ``GET /health`` answered 200 too (what the pytest
+    fixture waits for); and the CPU time the child had used by then."""
     begin = time.perf_counter()
     child = start(config, name, argv)
     try:
         announced = time.perf_counter() - begin
         status = http_status(origin_url(child.info))
-        first = time.perf_counter() - begin
+        control = child.info.get("control")
+        health = 200 if control is None else http_status(control, "/health")
+        ready = time.perf_counter() - begin
         cpu = benchlib.cpu_seconds(child.pid)
     finally:
         child.stop()
-    if status != 200:
-        raise RuntimeError(f"{name}: first response {status}, not 200")
-    return announced * 1000.0, first * 1000.0, cpu * 1000.0
+    if (status, health) != (200, 200):
+        raise RuntimeError(f"{name}: first response {status}, /health {health}, not 200")
+    return announced * 1000.0, ready * 1000.0, cpu * 1000.0
 
 
 _FIXTURE_CONFTEST = """
@@ -628,7 +631,7 @@ def _pytest_overhead(config: Config) -> tuple[list[float], list[float]]:
 
 
 def startup(config: Config) -> Part:
-    part = Part("startup", "2. Start-up to first 200, and the pytest fixture's per-test overhead")
+    part = Part("startup", "2. Start-up to ready, and the pytest fixture's per-test overhead")
     commands = {
         "fakeorigin --control none": fakeorigin_argv(config, "plain"),
         "fakeorigin with control API": fakeorigin_argv(config, "plain", control=True),
@@ -639,10 +642,10 @@ def startup(config: Config) -> Part:
     cpu: dict[str, list[float]] = {name: [] for name in commands}
     names = list(commands)
     for name in names if not config.smoke else ():
-        _time_to_first_200(config, name, commands[name])  # unmeasured: warms the caches
+        _time_to_ready(config, name, commands[name])  # unmeasured: warms the caches
     for run in range(config.startup_runs):
         for name in names[run % len(names) :] + names[: run % len(names)]:
-            ready_ms, first_ms, cpu_ms = _time_to_first_200(config, name, commands[name])
+            ready_ms, first_ms, cpu_ms = _time_to_ready(config, name, commands[name])
             announced[name].append(ready_ms)
             first[name].append(first_ms)
             cpu[name].append(cpu_ms)
@@ -652,10 +655,10 @@ def startup(config: Config) -> Part:
         [
             "server",
             "ready line ms (median)",
-            "first 200 ms (median)",
+            "ready ms (median)",
             "min / max ms",
             "/ twisted.web",
-            "CPU ms by the first 200 (median)",
+            "CPU ms by ready (median)",
             "CPU / twisted.web",
             "runs",
         ]
@@ -676,14 +679,22 @@ def startup(config: Config) -> Part:
             ]
         )
     part.tables.append(table)
-    fo = ratio(statistics.median(first["fakeorigin --control none"]), peer)
-    part.targets.append(Target("start-up to first 200 <= 1.6x bare twisted.web", fx(fo), fo <= 1.6))
+    for name in ("fakeorigin with control API", "fakeorigin --control none"):
+        fo = ratio(statistics.median(first[name]), peer)
+        part.targets.append(
+            Target(
+                f"start-up to ready <= 1.6x bare twisted.web's first 200 ({name})",
+                fx(fo),
+                fo <= 1.6,
+            )
+        )
     part.notes.append(
-        "Process start (Popen) to the first 200 on a new connection, both started as "
-        "`python SCRIPT|-m fakeorigin serve` with port 0 and a ready line on stdout; runs "
-        "alternate between the servers. The target is judged on the wall-clock ratio; the CPU "
-        "time the server process had used by its first 200 (/proc/PID/schedstat) is the same "
-        "comparison with the machine's other load left out."
+        "Process start (Popen) to *ready*: the first 200 on a new connection and, with the "
+        "control API, `GET /health` answered 200 on it too (what the pytest fixture waits "
+        "for); every server started as `python SCRIPT|-m fakeorigin serve` with port 0 and a "
+        "ready line on stdout; runs alternate between the servers. The target is judged on "
+        "the wall-clock ratio; the CPU time the server process had used by then "
+        "(/proc/PID/schedstat) is the same comparison with the machine's other load left out."
     )
     part.data = {"first_200_ms": first, "ready_ms": announced, "cpu_ms": cpu}
     fixture_overhead(config, part)

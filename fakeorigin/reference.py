@@ -33,8 +33,12 @@ from fakeorigin.profile import (
     Headers,
     Profile,
     Step,
+    complete_models,
 )
 from fakeorigin.state import DEFAULT_INBAND_HEADER
+
+# The reference reads every field's annotation: resolve and build the models first.
+complete_models()
 
 
 class DocsError(ValueError):

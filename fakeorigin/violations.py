@@ -48,7 +48,7 @@ Verdict = Literal["rejects", "accepts", "accepts-lenient-only"]
 class Parameters(BaseModel):
     """Base of every entry's parameters: frozen, unknown names refused."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class NoParameters(Parameters):
