@@ -26,7 +26,6 @@ from fakeorigin.engine import echo_document
 from fakeorigin.journal import BodyRecord
 from fakeorigin.loader import Problem
 from fakeorigin.profile import Profile, Repeat, Respond, Step, Violate, WebSocket
-from fakeorigin.violations import CATALOGUE, Context
 from fakeorigin.wire import RequestHead
 
 #: The request a scheduled duration is computed for: the smallest GET an HTTP/1.1 client sends
@@ -121,6 +120,8 @@ def _respond(spec: Respond) -> float:
 
 def _violate(spec: Violate) -> float:
     """The entry's own waits; an entry that ends hanging never ends by itself: 0."""
+    from fakeorigin.violations import CATALOGUE, Context  # noqa: PLC0415 (engine._violate)
+
     entry = CATALOGUE[spec.id]
     if entry.ending is Ending.HANG:
         return 0.0

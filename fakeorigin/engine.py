@@ -71,7 +71,6 @@ from fakeorigin.profile import (
     WebSocket,
     step_field,
 )
-from fakeorigin.violations import CATALOGUE, Context
 from fakeorigin.wire import (
     CRLF,
     Header,
@@ -155,6 +154,8 @@ def run_exchange(
         return  # it ended the exchange itself: refused, handed off, or broken on purpose
     ending = _TERMINAL_ENDINGS.get(kind)
     if kind == "violate":
+        from fakeorigin.violations import CATALOGUE  # noqa: PLC0415 (see _violate)
+
         ending = CATALOGUE[last.value.id].ending
     if ending is not None and ending is not Ending.KEEP_ALIVE:
         yield End(ending)
@@ -359,6 +360,10 @@ def _content(spec: Respond, content: bytes, chunked: bool, run: _Run) -> Iterato
 
 
 def _violate(spec: Violate, run: _Run) -> Iterator[Action]:
+    # The catalogue (50 entries, 24 parameter models) is imported when a profile first uses
+    # it, not at start-up: most servers never break a rule on purpose.
+    from fakeorigin.violations import CATALOGUE, Context  # noqa: PLC0415
+
     context = Context(run.view.request, run.view.wall_clock())
     yield from CATALOGUE[spec.id].actions(spec.parameters, context)
 

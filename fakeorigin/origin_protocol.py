@@ -54,7 +54,6 @@ from fakeorigin.engine import (
 from fakeorigin.journal import RAW_REQUEST_BYTES, BodyRecord, Event, ExchangeRecord, Outcome
 from fakeorigin.state import OriginState, UnknownProfileError
 from fakeorigin.timers import Timer, TimerHeap, Timers
-from fakeorigin.violations import accept_bytes
 from fakeorigin.wire import RequestHead, reason_phrase, simple_request
 
 if TYPE_CHECKING:
@@ -379,6 +378,8 @@ class OriginProtocol(Protocol):
         state = self.factory.state
         first = state.profile(state.active).steps[0]
         if first.kind == "violate":
+            from fakeorigin.violations import accept_bytes  # noqa: PLC0415 (see engine._violate)
+
             data = accept_bytes(first.value, self.factory.clock.seconds())
             if data:
                 self.transport.write(data)  # type: ignore[union-attr]

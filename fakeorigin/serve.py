@@ -25,9 +25,10 @@ from fakeorigin.collector import CollectorSchedule
 from fakeorigin.descriptors import connection_limit, open_descriptors
 from fakeorigin.durations import duration_problem
 from fakeorigin.journal import Journal
-from fakeorigin.loader import Problem, ProfileError, bundled_profiles_dir, load_profile_dirs
+from fakeorigin.loader import Problem, ProfileError, bundled_profiles_dir, profile_entries
 from fakeorigin.logs import log_observer
 from fakeorigin.origin_protocol import OriginFactory, OriginSettings
+from fakeorigin.profile import Profile
 from fakeorigin.server import Listening, listen
 from fakeorigin.state import OriginState, UnknownProfileError
 
@@ -41,23 +42,36 @@ def build_state(settings: dict[str, Any]) -> tuple[OriginState, list[Problem]]:
     A profile from the user's directories that cannot finish before ``--max-duration`` is an
     error (:func:`fakeorigin.durations.duration_problem`), like an invalid one; a bundled one is
     only warned about, so that a short ``--max-duration`` (to cut ``hang`` short) still serves
-    the bundled set, unless it is the active profile.
+    the bundled set, unless it is the active profile. The bundled profiles are read at their
+    first use (:class:`fakeorigin.loader.Profiles`), and warned about then.
     """
     directories: list[Path] = settings["profiles"]
-    profiles = load_profile_dirs(directories)
+    bundled = bundled_profiles_dir()
+    profiles = profile_entries(directories, lazy=bundled)
+    max_duration = settings["max_duration"]
+    active = settings["profile"]
     errors: list[Problem] = []
     warnings: list[Problem] = []
+    pending = set(profiles.pending())
     for name, source in sorted(profile_sources(directories).items()):
-        problem = duration_problem(profiles[name], settings["max_duration"], str(source))
+        if name in pending and name != active:
+            continue
+        problem = duration_problem(profiles[name], max_duration, str(source))
         if problem is None:
             continue
-        bundled = source.parent == bundled_profiles_dir() and name != settings["profile"]
-        (warnings if bundled else errors).append(problem)
+        (warnings if source.parent == bundled and name != active else errors).append(problem)
     if errors:
         raise ProfileError(errors)
+
+    def read_later(profile: Profile, path: Path) -> None:
+        problem = duration_problem(profile, max_duration, str(path))
+        if problem is not None:
+            log.warn("{problem}: served anyway (a bundled profile)", problem=str(problem))
+
+    profiles.on_read = read_later
     state = OriginState(
         profiles=profiles,
-        active=settings["profile"],
+        active=active,
         journal=Journal(settings["journal_size"]),
         inband_header=None if settings["no_inband"] else settings["inband_header"],
     )

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 
 from fakeorigin.journal import Journal
+from fakeorigin.loader import Profiles
 from fakeorigin.profile import Profile
 from fakeorigin.wire import RequestHead
 
@@ -111,20 +113,22 @@ class OriginState:
         sources: where each profile came from: ``file`` or ``api``.
     """
 
-    profiles: dict[str, Profile]
+    profiles: MutableMapping[str, Profile]
     active: str
     journal: Journal
     rules: list[Rule] = field(default_factory=list)
     inband_header: str | None = DEFAULT_INBAND_HEADER
     sources: dict[str, str] = field(default_factory=dict)
-    _startup: tuple[dict[str, Profile], str] = field(init=False, repr=False)
+    _startup: tuple[Profiles, str] = field(init=False, repr=False)
     _next_rule_id: int = field(default=1, init=False, repr=False)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.profiles, Profiles):
+            self.profiles = Profiles(self.profiles)
         self.profile(self.active)
         for name in self.profiles:
             self.sources.setdefault(name, "file")
-        self._startup = (dict(self.profiles), self.active)
+        self._startup = (self.profiles.copy(), self.active)
 
     def profile(self, name: str) -> Profile:
         """The profile called ``name``; UnknownProfileError names the known ones."""
@@ -195,7 +199,7 @@ class OriginState:
         """Back to the start-up state: file profiles only, no rules, the start-up active
         profile, an empty journal."""
         profiles, active = self._startup
-        self.profiles = dict(profiles)
+        self.profiles = profiles.copy()
         self.sources = dict.fromkeys(profiles, "file")
         self.active = active
         self.rules.clear()

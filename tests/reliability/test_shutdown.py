@@ -155,10 +155,15 @@ def test_a_second_signal_ends_the_grace_at_once(tmp_path: Path, second: signal.S
 
 
 def test_bundled_profiles_a_short_max_duration_would_cut_are_warned_about() -> None:
+    """A bundled profile is read at its first use (here: the listing reads them all), and
+    warned about then."""
     with serving("--max-duration", "0.4") as served:
+        before = served.log()
+        served.client().profiles()
         served.process.send_signal(signal.SIGTERM)
         served.process.wait(STOP_SECONDS)
         log = served.log()
+    assert "processing-trickle.yaml" not in before
     assert "processing-trickle.yaml: steps: runs 5 s at least" in log
     assert "expect-continue-delayed.yaml: steps: runs 0.5 s at least" in log
     assert "served anyway (a bundled profile)" in log
