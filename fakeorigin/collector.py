@@ -41,7 +41,6 @@ macOS) only the collection runs.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import gc
 from collections.abc import Callable
 from typing import Protocol
@@ -77,9 +76,12 @@ class Activity(Protocol):
 
 
 def malloc_trim() -> Callable[[], None] | None:
-    """glibc's ``malloc_trim(0)``, or None where the C library has none."""
-    name = ctypes.util.find_library("c")
-    function = None if name is None else getattr(ctypes.CDLL(name), "malloc_trim", None)
+    """glibc's ``malloc_trim(0)``, or None where the C library has none (looked up among the
+    symbols the process already has: ``find_library`` would run ``ldconfig`` at start-up)."""
+    try:
+        function = getattr(ctypes.CDLL(None), "malloc_trim", None)
+    except OSError:
+        function = None
     if function is None:
         return None
 

@@ -361,9 +361,15 @@ class OriginProtocol(Protocol):
     # -- Twisted's side -------------------------------------------------------------------
 
     def connectionMade(self) -> None:  # noqa: N802 (Twisted API)
-        peer = self.transport.getPeer()  # type: ignore[union-attr]
-        host, port = getattr(peer, "host", None), getattr(peer, "port", None)
-        self._client = f"{host}:{port}" if host is not None else str(peer)
+        # A TCP transport's peer as the tuple it was accepted with: getPeer() builds an
+        # address object for every connection.
+        client = getattr(self.transport, "client", None)
+        if type(client) is tuple and len(client) >= 2:
+            self._client = f"{client[0]}:{client[1]}"
+        else:
+            peer = self.transport.getPeer()  # type: ignore[union-attr]
+            host, port = getattr(peer, "host", None), getattr(peer, "port", None)
+            self._client = f"{host}:{port}" if host is not None else str(peer)
         self.factory.connection_made(self)
         self._write_on_accept()
 
