@@ -14,13 +14,14 @@ collections of up to 80 ms and full ones up to 150 ms, for two reasons:
   10,000 exchanges under way, several hundred thousand, whatever the thresholds.
 
 The schedule. Start-up's objects are frozen once listening (they live as long as the process;
-no collection walks them again), and Python's own schedule is off: the reactor runs the
-collector. Every :data:`CHECK_SECONDS` it collects the two younger generations together if
-:data:`YOUNG_THRESHOLD` net allocations happened since the last collection (that bounds a
-collection during a burst of connects) or :data:`YOUNG_SECONDS` passed (that bounds it in a
-steady state). What survives goes straight to the oldest generation, so each object is walked
-once on its way there (Python's middle generation would walk most of a connection's objects
-a second time). The oldest generation is collected only when no exchange is under way (a
+no collection walks them again). Every :data:`CHECK_SECONDS` the reactor collects the two
+younger generations together if :data:`YOUNG_THRESHOLD` net allocations happened since the
+last collection or :data:`YOUNG_SECONDS` passed (that bounds a collection in a steady state):
+what survives goes straight to the oldest generation, walked once on its way there. Python's
+own schedule stays on for the two younger generations, at the same threshold: a burst of
+connects can make one reactor iteration long (Twisted accepts up to hundreds of connections
+per wake-up), and without it a collection after such an iteration walked everything made
+during it (17 ms). The oldest generation is collected only when no exchange is under way (a
 ``hang`` waits for nothing and does not count; a WebSocket session does) and some exchange
 has begun or connection closed since the last full collection, checked every
 :data:`IDLE_CHECK_SECONDS`; a server whose exchanges never pause gets one every
@@ -53,6 +54,10 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 YOUNG_THRESHOLD = 2_000
 #: A collection of the younger generations at least this often.
 YOUNG_SECONDS = 0.1
+#: The oldest generation's threshold for Python's own schedule: never reached (Python's
+#: middle-generation threshold is 0: every other collection of its own takes both younger
+#: generations).
+NEVER = 2**31 - 1
 #: How often the reactor looks at the allocation count (the check costs microseconds; looking
 #: less often when idle let the first second of a burst of connects pile up unexamined).
 CHECK_SECONDS = 0.01
@@ -137,15 +142,15 @@ class CollectorSchedule:
         with the collector off: start-up makes no garbage worth collecting.)
         """
         gc.freeze()
-        gc.disable()
+        gc.set_threshold(YOUNG_THRESHOLD, 0, NEVER)
+        gc.enable()
         self._later(CHECK_SECONDS)
 
     def stop(self) -> None:
-        """Check no more, and give the collector back its own schedule."""
+        """Check no more (Python's own collections of the younger generations go on)."""
         if self._call is not None and self._call.active():
             self._call.cancel()
         self._call = None
-        gc.enable()
 
     def _later(self, seconds: float) -> None:
         self._call = self._clock.callLater(seconds, self._check)

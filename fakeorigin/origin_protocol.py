@@ -38,6 +38,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from fakeorigin import send_now
 from fakeorigin.admission import DEFAULT_MAX_CONNECTIONS, Limits, Refusal, admit, body_too_large
 from fakeorigin.engine import (
     Action,
@@ -388,7 +389,7 @@ class OriginProtocol(Protocol):
 
             data = accept_bytes(first.value, self.factory.clock.seconds())
             if data:
-                self.transport.write(data)  # type: ignore[union-attr]
+                send_now.write(self.transport, data)
 
     def dataReceived(self, data: bytes) -> None:  # noqa: N802 (Twisted API)
         if self._websocket is not None:
@@ -760,7 +761,7 @@ class OriginProtocol(Protocol):
                         exchange.note(action.event, action.status, action.detail)
                     continue
                 if out:
-                    self.transport.write(b"".join(out))  # type: ignore[union-attr]
+                    send_now.write(self.transport, b"".join(out))
                     out.clear()
                 if isinstance(action, Note):
                     exchange.note(action.event, action.status, action.detail)
@@ -786,10 +787,10 @@ class OriginProtocol(Protocol):
                     self._hand_off(exchange, action)
                     return
             if out:
-                self.transport.write(b"".join(out))  # type: ignore[union-attr]
+                send_now.write(self.transport, b"".join(out))
         except Exception:
             if out:  # what the profile wrote before it failed goes out first, as it would have
-                self.transport.write(b"".join(out))  # type: ignore[union-attr]
+                send_now.write(self.transport, b"".join(out))
             self._internal_error(exchange, "running its profile")
 
     def _internal_error(self, exchange: _Exchange, doing: str) -> None:
@@ -899,7 +900,7 @@ class OriginProtocol(Protocol):
 
     def _refuse(self, exchange: _Exchange, status: int, text: str, outcome: Outcome) -> None:
         clock = self.factory.clock
-        self.transport.write(error_response(status, text, clock.seconds()))  # type: ignore[union-attr]
+        send_now.write(self.transport, error_response(status, text, clock.seconds()))
         exchange.note(Event.RESPONSE_STARTED, status, text.strip())
         exchange.note(Event.CLOSE)
         self._conclude(exchange, outcome)

@@ -89,12 +89,15 @@ def heads(draw: st.DrawFn) -> bytes:
 
 
 def plain_by_rule(data: bytes, reading: RequestHead) -> bool:
-    """The heads the fast path is for: HTTP/1.1, CRLF only, no framing field, a valid Host
-    (h11 does not check the value; admission refuses an invalid one)."""
+    """The heads the fast path is for: HTTP/1.1, CRLF only, no obs-fold (h11 unfolds it;
+    admission refuses it), no framing field, a valid Host (h11 does not check the value;
+    admission refuses an invalid one)."""
     fields = {name.lower() for name, _ in reading.headers}
     return (
         reading.http_version == b"1.1"
         and all(valid_host(value) for value in reading.values(b"host"))
+        and b"\r\n " not in data
+        and b"\r\n\t" not in data
         and b"\n" not in data.replace(b"\r\n", b"")
         and not fields & {name.lower() for name in FRAMING}
         and len(data) <= SIMPLE_HEAD_MAX_BYTES
@@ -108,6 +111,7 @@ def plain_by_rule(data: bytes, reading: RequestHead) -> bool:
 @example(b"GET / HTTP/1.1\r\n\r\n")  # no Host: h11 refuses
 @example(b"GET / HTTP/1.1\r\nHost: a\r\nX:  v \t\r\n\r\n")  # OWS around the value
 @example(b"GET / HTTP/1.1\r\nHost: a\r\nX:\r\n\r\n")  # an empty value
+@example(b"GET / HTTP/1.1\r\nHost:\r\n folded\r\nAccept:\r\n\r\n")  # obs-fold: h11 unfolds
 def test_fast_path_reads_exactly_what_h11_reads(data: bytes) -> None:
     fast = simple_request(data)
     reading = h11_reading(data)

@@ -16,6 +16,7 @@ from twisted.internet.task import Clock
 from fakeorigin.collector import (
     CHECK_SECONDS,
     FULL_AT_LEAST_SECONDS,
+    NEVER,
     YOUNG_THRESHOLD,
     CollectorSchedule,
     collect_and_trim,
@@ -54,14 +55,22 @@ def collector_state() -> Iterator[list[int]]:
         (gc.enable if enabled else gc.disable)()
 
 
-def test_start_freezes_and_takes_over_from_pythons_schedule(collector_state: list[int]) -> None:
+def test_start_freezes_and_keeps_python_off_the_oldest_generation(
+    collector_state: list[int],
+) -> None:
     clock = Clock()
     schedule = CollectorSchedule(clock, Activity())
+    gc.disable()
     schedule.start()
-    assert not gc.isenabled()
-    assert gc.get_freeze_count() > 1000  # this process's modules, at least
-    schedule.stop()
     assert gc.isenabled()
+    assert gc.get_threshold() == (YOUNG_THRESHOLD, 0, NEVER)
+    assert gc.get_freeze_count() > 1000  # this process's modules, at least
+    made = [[index] for index in range(10 * YOUNG_THRESHOLD)]  # Python's own collections
+    assert 0 in collector_state
+    assert 1 in collector_state
+    assert 2 not in collector_state
+    del made
+    schedule.stop()
     assert clock.getDelayedCalls() == []
 
 
@@ -71,6 +80,7 @@ def test_the_younger_generations_every_tenth_of_a_second_or_every_2000_allocatio
     clock = Clock()
     schedule = CollectorSchedule(clock, Activity(busy=True), lambda: None)
     schedule.start()
+    gc.disable()  # only the reactor's checks here: Python's own schedule is the test above
     collector_state.clear()
     clock.pump([CHECK_SECONDS] * 9)
     assert collector_state == []  # 90 ms, and few allocations
