@@ -761,7 +761,7 @@ class OriginProtocol(Protocol):
                         exchange.note(action.event, action.status, action.detail)
                     continue
                 if out:
-                    send_now.write(self.transport, b"".join(out))
+                    self._write(b"".join(out))
                     out.clear()
                 if isinstance(action, Note):
                     exchange.note(action.event, action.status, action.detail)
@@ -787,11 +787,20 @@ class OriginProtocol(Protocol):
                     self._hand_off(exchange, action)
                     return
             if out:
-                send_now.write(self.transport, b"".join(out))
+                self._write(b"".join(out))
         except Exception:
             if out:  # what the profile wrote before it failed goes out first, as it would have
-                send_now.write(self.transport, b"".join(out))
+                self._write(b"".join(out))
             self._internal_error(exchange, "running its profile")
+
+    def _write(self, data: bytes) -> None:
+        """Send ``data`` at once when the connection is idle (:mod:`fakeorigin.send_now`),
+        except while pipelined requests are served in a row: then Twisted's buffer gathers
+        their responses into one ``send``, as it always did."""
+        if self._pumping:
+            self.transport.write(data)  # type: ignore[union-attr]
+        else:
+            send_now.write(self.transport, data)
 
     def _internal_error(self, exchange: _Exchange, doing: str) -> None:
         """fakeorigin itself failed (a bug): log the traceback, journal it, and answer 500 if
@@ -900,7 +909,7 @@ class OriginProtocol(Protocol):
 
     def _refuse(self, exchange: _Exchange, status: int, text: str, outcome: Outcome) -> None:
         clock = self.factory.clock
-        send_now.write(self.transport, error_response(status, text, clock.seconds()))
+        self._write(error_response(status, text, clock.seconds()))
         exchange.note(Event.RESPONSE_STARTED, status, text.strip())
         exchange.note(Event.CLOSE)
         self._conclude(exchange, outcome)
