@@ -381,11 +381,13 @@ def websocket(config: Config) -> Part:
     # is mostly the reactor waiting between messages, and varies by 10% between rounds of
     # the same server.
     busiest = max(data)
-    cpu = max(pair["cpu_ratio"] for pair in data[busiest])
+    cpu = ratio(*(_cpu_per_message(data[busiest], name) for name in ("fakeorigin", "autobahn")))
+    worst_round = max(pair["cpu_ratio"] for pair in data[busiest])
     part.targets.append(
         Target(
             f"server CPU per message within 10% of bare autobahn at {busiest} clients",
-            f"{fx(cpu)} of autobahn's (worst round)",
+            f"{fx(cpu)} of autobahn's over the {len(data[busiest])} rounds (worst round "
+            f"{fx(worst_round)})",
             cpu <= 1.1,
         )
     )
@@ -396,9 +398,19 @@ def websocket(config: Config) -> Part:
         f"the journal's message log on, its journal filled with {config.journal_fill:,} plain "
         f"requests first), {config.ws_rounds} rounds of {config.ws_seconds:g} s on each, the "
         f"two taking turns. *server CPU per message*: the CPU time the server used during the "
-        f"round (/proc/PID/schedstat) over the echoes the client received."
+        f"round (/proc/PID/schedstat) over the echoes the client received; the target is judged on "
+        f"all rounds together (a round's own figure moves by 10% between rounds of one "
+        f"server)."
     )
     return part
+
+
+def _cpu_per_message(rounds: list[dict[str, Any]], name: str) -> float:
+    """Microseconds of server CPU per echo over every round: the CPU of all rounds over all
+    their messages (a round's own figure moves by 10% between rounds of one server)."""
+    cpu = sum(pair[name]["cpu_us_per_message"] * pair[name]["rtt_ms"]["count"] for pair in rounds)
+    messages = sum(pair[name]["rtt_ms"]["count"] for pair in rounds)
+    return cpu / messages if messages else float("nan")
 
 
 def _ws_level(config: Config, clients: int) -> list[dict[str, Any]]:
