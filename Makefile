@@ -8,7 +8,7 @@ ARGS ?=
 PYTEST_ARGS ?=
 DOCKER ?= docker
 IMAGE ?= fakeorigin
-# make bench: about 4 minutes; writes bench/RESULTS.md. BENCH_ARGS='--smoke' for a quick check,
+# make bench: about 6 minutes; writes bench/RESULTS.md. BENCH_ARGS='--smoke' for a quick check,
 # '--parts trickle' for one part, '--source DIR' to measure another checkout against the peers.
 BENCH_ARGS ?=
 
