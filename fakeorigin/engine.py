@@ -34,7 +34,7 @@ import json
 import random
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from fakeorigin import __version__
 from fakeorigin.actions import (
@@ -104,6 +104,9 @@ __all__ = [
 ]
 
 SERVER_HEADER = b"fakeorigin/" + __version__.encode("ascii")
+
+_S = TypeVar("_S")
+_V = TypeVar("_V")
 
 
 class ExchangeView(Protocol):
@@ -201,26 +204,40 @@ def _informational(spec: Informational, run: _Run) -> Iterator[Action]:
         )
         return
     run.continue_sent = run.continue_sent or spec.status == 100
-    yield _interim_write(spec, forced=run.view.request.is_http10)
+    yield _INTERIMS.get(spec, run.view.request.is_http10)
+
+
+def _interim(spec: Informational, forced: bool) -> Write:
+    detail = "forced to an HTTP/1.0 client" if forced else None
+    head = response_head(spec.status, spec.reason, spec.headers)
+    return Write(head, Event.INTERIM_SENT, spec.status, detail)
+
+
+class _PerStep(Generic[_S, _V]):
+    """A value made once per step and variant (``made(step, variant)``), looked up by the
+    step's identity: the step is kept beside it, so that its id cannot be reused. Bounded:
+    profiles replaced through the API leave theirs behind until it is cleared."""
+
+    def __init__(self, made: Callable[[_S, bool], _V], most: int = 1024) -> None:
+        self._made = made
+        self._most = most
+        self._values: dict[int, tuple[_S, _V]] = {}
+
+    def get(self, step: _S, variant: bool) -> _V:
+        key = id(step) * 2 + variant
+        cached = self._values.get(key)
+        if cached is not None and cached[0] is step:
+            return cached[1]
+        if len(self._values) >= self._most:
+            self._values.clear()
+        value = self._made(step, variant)
+        self._values[key] = (step, value)
+        return value
 
 
 #: The Write of each informational step (and of its forced-to-HTTP/1.0 variant), made once:
-#: a trickle sends the same bytes every period. Keyed and bounded like :data:`_HEADS`.
-_INTERIMS: dict[int, tuple[Informational, Write]] = {}
-
-
-def _interim_write(spec: Informational, *, forced: bool) -> Write:
-    key = id(spec) * 2 + forced
-    cached = _INTERIMS.get(key)
-    if cached is not None and cached[0] is spec:
-        return cached[1]
-    if len(_INTERIMS) >= _HEADS_MAX:
-        _INTERIMS.clear()
-    detail = "forced to an HTTP/1.0 client" if forced else None
-    head = response_head(spec.status, spec.reason, spec.headers)
-    write = Write(head, Event.INTERIM_SENT, spec.status, detail)
-    _INTERIMS[key] = (spec, write)
-    return write
+#: a trickle sends the same bytes every period.
+_INTERIMS: _PerStep[Informational, Write] = _PerStep(_interim)
 
 
 def _sleep(seconds: float, _run: _Run) -> Iterator[Action]:
@@ -307,23 +324,10 @@ def _head(spec: Respond, content: bytes, chunked: bool) -> _Head:
     return _Head(start, date, header_block(rest), asked_close, content)
 
 
-#: Heads of respond steps without echo, rendered once per step (by identity; the step is
-#: kept so that its id cannot be reused). Bounded: profiles replaced through the API leave
-#: theirs behind until it is cleared.
-_HEADS: dict[int, tuple[Respond, _Head]] = {}
-_HEADS_MAX = 1024
-
-
-def _static_head(spec: Respond, chunked: bool) -> _Head:
-    key = id(spec) * 2 + chunked
-    cached = _HEADS.get(key)
-    if cached is not None and cached[0] is spec:
-        return cached[1]
-    if len(_HEADS) >= _HEADS_MAX:
-        _HEADS.clear()
-    head = _head(spec, spec.content(), chunked)
-    _HEADS[key] = (spec, head)
-    return head
+#: Heads of respond steps without echo (and of their chunked variant), rendered once.
+_HEADS: _PerStep[Respond, _Head] = _PerStep(
+    lambda spec, chunked: _head(spec, spec.content(), chunked)
+)
 
 
 def _respond(spec: Respond, run: _Run) -> Iterator[Action]:
@@ -335,7 +339,7 @@ def _respond(spec: Respond, run: _Run) -> Iterator[Action]:
     if spec.echo:
         head = _head(spec, echo_document(request, body), chunked)
     else:
-        head = _static_head(spec, chunked)
+        head = _HEADS.get(spec, chunked)
     run.closing = run.closing or head.asked_close or not body.complete
     data = head.render(run.view.wall_clock(), add_close=run.closing and not head.asked_close)
     yield Write(data, Event.RESPONSE_STARTED, spec.status)
