@@ -27,7 +27,9 @@ from fakeorigin.wire import RequestHead, valid_host
 DEFAULT_MAX_HEADER_BYTES = 16 * 1024
 #: The largest request body fakeorigin takes by default: 1 GiB, the largest body it generates.
 DEFAULT_MAX_BODY_BYTES = 1 << 30
-#: Connections open at once by default (``fakeorigin serve`` raises its descriptor limit to fit).
+#: Connections open at once for an ``OriginFactory`` made without a limit (tests, the
+#: in-process fixture); ``fakeorigin serve`` takes its default from the open-file limit
+#: (:mod:`fakeorigin.descriptors`).
 DEFAULT_MAX_CONNECTIONS = 10_000
 
 #: RFC 9110 section 5.5: ``field-value = *field-content``, visible characters, SP, HTAB and
