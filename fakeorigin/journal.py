@@ -506,13 +506,14 @@ class Journal:
         # Consecutive ids, oldest first: a record's place is its id minus the first one's.
         self._records: deque[ExchangeRecord | SealedRecord] = deque(maxlen=size)
         self._next_id = 1
-        self.watchers: list[Callable[[], None]] = []
+        self.watchers: list[Callable[[ExchangeRecord | None], None]] = []
 
-    def touch(self) -> None:
-        """A record was opened or has ended: tell the watchers (the control API's long polls)."""
+    def touch(self, record: ExchangeRecord | None = None) -> None:
+        """``record`` was opened or has ended (None: something changed, look at them all):
+        tell the watchers (the control API's long polls)."""
         if self.watchers:
             for watcher in list(self.watchers):
-                watcher()
+                watcher(record)
 
     def open(
         self, connection_id: int, index: int, client: str, started_at: float
@@ -549,24 +550,24 @@ class Journal:
         place = self._place(record_id)
         return None if place is None else _record(self._records[place])
 
-    def select(
-        self, keep: Callable[[int, str | None, str | None, str | None, bool], bool], limit: int
-    ) -> list[ExchangeRecord]:
+    def select(self, keep: Keep, limit: int) -> list[ExchangeRecord]:
         """The first ``limit`` records, oldest first, for which ``keep(id, profile, method,
         target, ended)`` is true; a sealed record is rebuilt only when it is kept."""
         found: list[ExchangeRecord] = []
         for item in self._records:
-            if isinstance(item, ExchangeRecord):
-                running = item.outcome is Outcome.RUNNING
-                fields = (item.id, item.profile, item.method, item.target, not running)
-            else:
-                record_id, profile, method, target, outcome, _ = item
-                fields = (record_id, profile, method, target, outcome != "running")
-            if keep(*fields):
+            if keep(*_fields(item)):
                 found.append(_record(item))
                 if len(found) == limit:
                     break
         return found
+
+    def ids(self, keep: Keep) -> list[int]:
+        """The ids of every record for which ``keep`` is true (:meth:`select`), oldest first."""
+        return [fields[0] for fields in map(_fields, self._records) if keep(*fields)]
+
+    def holds(self, record_id: int) -> bool:
+        """Whether the record with ``record_id`` is still here (not evicted nor cleared)."""
+        return self._place(record_id) is not None
 
     def clear(self) -> None:
         """Forget every record (ids keep increasing)."""
@@ -578,6 +579,25 @@ class Journal:
         first = self._records[0]
         place = record_id - (first.id if isinstance(first, ExchangeRecord) else first[0])
         return place if 0 <= place < len(self._records) else None
+
+
+#: What a query reads of a record: ``(id, profile, method, target, ended)``.
+Fields = tuple[int, str | None, str | None, str | None, bool]
+#: What :meth:`Journal.select` asks of each record: ``keep(*fields)``.
+Keep = Callable[[int, str | None, str | None, str | None, bool], bool]
+
+
+def fields(record: ExchangeRecord) -> Fields:
+    """A record's ``(id, profile, method, target, ended)``, what a :data:`Keep` is given."""
+    ended = record.outcome is not Outcome.RUNNING
+    return (record.id, record.profile, record.method, record.target, ended)
+
+
+def _fields(item: ExchangeRecord | SealedRecord) -> Fields:
+    if isinstance(item, ExchangeRecord):
+        return fields(item)
+    record_id, profile, method, target, outcome, _ = item
+    return (record_id, profile, method, target, outcome != "running")
 
 
 def _record(item: ExchangeRecord | SealedRecord) -> ExchangeRecord:

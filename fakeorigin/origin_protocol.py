@@ -692,7 +692,7 @@ class OriginProtocol(Protocol):
         self._exchange = exchange
         self._raw.clear()
         self._raw_seen = 0
-        self.factory.state.journal.touch()
+        self.factory.state.journal.touch(record)
         return exchange
 
     def _start(self, exchange: _Exchange) -> None:
@@ -825,7 +825,7 @@ class OriginProtocol(Protocol):
         exchange.finished = True
         exchange.hanging = False
         exchange.record.outcome = outcome
-        self.factory.state.journal.touch()
+        self.factory.state.journal.touch(exchange.record)
 
     def _end(self, exchange: _Exchange, ending: Ending) -> None:
         if ending is Ending.HANG:

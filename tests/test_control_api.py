@@ -805,6 +805,56 @@ def test_wait_for_running_exchanges_resolves_when_one_opens(control: MemoryContr
     assert_no_waiter_left(control)
 
 
+def test_a_wait_reads_only_the_record_each_change_names(
+    control: MemoryControl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Held open while a load runs, a wait must not read the whole journal at every exchange:
+    after its first look, only the record a change names (and the answer reads it once)."""
+    journal = control.state.journal
+    for _ in range(50):
+        add_record(journal, target="/other")
+    waiting = control.start("GET", "/journal/wait?count=2&timeout=5&path_prefix=/late")
+    reads: list[str] = []
+
+    def counted(name: str) -> Any:
+        method = getattr(journal, name)
+
+        def read(*args: Any) -> Any:
+            reads.append(name)
+            return method(*args)
+
+        return read
+
+    for name in ("ids", "select"):
+        monkeypatch.setattr(journal, name, counted(name))
+    for _ in range(2):
+        late = add_record(journal, target="/late", outcome=Outcome.RUNNING)
+        journal.touch(late)
+        journal.touch(add_record(journal, target="/other"))
+        late.outcome = Outcome.CLOSED
+        journal.touch(late)
+    control.flush()
+    assert [entry["target"] for entry in waiting.reply().json()["entries"]] == ["/late"] * 2
+    assert reads == ["select"]  # the answer's page
+    assert_no_waiter_left(control)
+
+
+def test_an_evicted_match_no_longer_counts() -> None:
+    control = MemoryControl(journal_size=3)
+    journal = control.state.journal
+    waiting = control.start("GET", "/journal/wait?count=2&timeout=5&path_prefix=/late")
+    journal.touch(add_record(journal, target="/late"))
+    for _ in range(3):  # the match is evicted
+        journal.touch(add_record(journal, target="/other"))
+    journal.touch(add_record(journal, target="/late"))
+    control.flush()
+    assert waiting.pending
+    journal.touch(add_record(journal, target="/late"))
+    control.flush()
+    assert len(waiting.reply().json()["entries"]) == 2
+    assert_no_waiter_left(control)
+
+
 def test_wait_times_out_with_408_and_cleans_up(control: MemoryControl) -> None:
     add_record(control.state.journal)
     waiting = control.start("GET", "/journal/wait?count=2&timeout=5")
