@@ -149,6 +149,13 @@ SERVE_OPTIONS = (
         default=60.0,
     ),
     _Option(
+        "--idle-timeout",
+        _positive_float,
+        "seconds a connection may wait with no request under way (a new one, or a kept one "
+        "after its response); then it is closed (default 300)",
+        default=300.0,
+    ),
+    _Option(
         "--max-connections",
         _positive_int,
         "connections open at once; more are reset at accept and counted (default: what the "

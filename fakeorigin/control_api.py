@@ -156,6 +156,7 @@ class ConnectionCounts(Protocol):
     def open_connections(self) -> int: ...
 
     closed_connections: int
+    idle_closed_connections: int
     refused_connections: int
     max_connections: int
 
@@ -297,6 +298,7 @@ class ControlAPI:
             connections = Connections(
                 open=origin.open_connections,
                 closed=origin.closed_connections,
+                idle_closed=origin.idle_closed_connections,
                 refused=origin.refused_connections,
                 max=origin.max_connections,
             )

@@ -47,11 +47,13 @@ class ErrorBody(_Out):
 
 
 class Connections(_Out):
-    """The origin's connections: open now, closed since start-up, refused at accept because
-    ``--max-connections`` were open, and that limit."""
+    """The origin's connections: open now, closed since start-up (``idle_closed`` of them by
+    ``--idle-timeout``), refused at accept because ``--max-connections`` were open, and that
+    limit."""
 
     open: int
     closed: int
+    idle_closed: int
     refused: int
     max: int
 

@@ -92,11 +92,15 @@ class OriginSettings:
         header_timeout_seconds: how long a request head may take to arrive, from its first
             byte (or from the end of the previous exchange, when it began during that one);
             then it is answered 408 (``--header-timeout``).
+        idle_timeout_seconds: how long a connection may wait with no request under way (no
+            byte of one yet: a new connection, or a kept one after its response); then it is
+            closed with a FIN (``--idle-timeout``).
     """
 
     max_duration_seconds: float = 600.0
     linger_seconds: float = 2.0
     header_timeout_seconds: float = 60.0
+    idle_timeout_seconds: float = 300.0
 
 
 class OriginFactory(ServerFactory):
@@ -111,6 +115,7 @@ class OriginFactory(ServerFactory):
         refused_connections: connections reset at accept because ``max_connections`` were
             open (each episode is logged when it starts and when it ends).
         closed_connections: connections that were open and have gone.
+        idle_closed_connections: connections closed by ``--idle-timeout``.
         draining: True once :meth:`drain` began: no new request is served.
     """
 
@@ -135,6 +140,7 @@ class OriginFactory(ServerFactory):
         self.connections: set[OriginProtocol] = set()
         self.refused_connections = 0
         self.closed_connections = 0
+        self.idle_closed_connections = 0
         self.draining = False
         self._refused_before_full: int | None = None
         self._drained: Deferred[None] | None = None
@@ -351,6 +357,8 @@ class OriginProtocol(Protocol):
         self._wait_call: Timer | None = None
         self._deadline_call: Timer | None = None
         self._head_call: Timer | None = None
+        self._idle_call: Timer | None = None
+        self._idle_since = 0.0
         self._websocket: WebSocketSession | None = None
 
     @property
@@ -373,6 +381,52 @@ class OriginProtocol(Protocol):
             self._client = f"{host}:{port}" if host is not None else str(peer)
         self.factory.connection_made(self)
         self._write_on_accept()
+        self._become_idle()
+
+    # -- waiting for a request (--idle-timeout) ---------------------------------------------
+
+    @property
+    def _waiting(self) -> bool:
+        """No request under way and nothing else happening: the client owes the next head."""
+        return (
+            self._exchange is None
+            and self._raw_seen == 0
+            and self._reading
+            and not self._closing
+            and not self._read_closed
+            and self._websocket is None
+        )
+
+    def _become_idle(self) -> None:
+        """The connection waits for a request from now on. One timer per connection, armed
+        only when none is pending: a kept connection serving request after request costs no
+        timer each, and the timer, when it fires, looks at how long the wait has lasted."""
+        self._idle_since = self.factory.clock.seconds()
+        if self._idle_call is None:
+            self._idle_call = self._timers.later(
+                self.factory.settings.idle_timeout_seconds, self._idle_timed_out
+            )
+
+    def _stop_idle_clock(self) -> None:
+        """The connection is closing: it waits for no request any more."""
+        self._timers.cancel(self._idle_call)
+        self._idle_call = None
+
+    def _idle_timed_out(self) -> None:
+        """``--idle-timeout``: a connection still waiting for a request after this long is
+        closed cleanly (a FIN after what was written). Nothing is journaled: no request
+        began (a head that began is ``--header-timeout``'s)."""
+        self._idle_call = None
+        if not self._waiting:
+            return  # busy: the wait that follows arms the timer again
+        timeout = self.factory.settings.idle_timeout_seconds
+        waited = self.factory.clock.seconds() - self._idle_since
+        if waited < timeout - 1e-6:  # (a float's rounding is not a new wait)
+            self._idle_call = self._timers.later(timeout - waited, self._idle_timed_out)
+            return
+        self._closing = True
+        self.factory.idle_closed_connections += 1
+        self.transport.loseConnection()  # type: ignore[union-attr]
 
     def _write_on_accept(self) -> None:
         """An active profile that is one ``violate`` step speaks first if its entry does.
@@ -904,6 +958,8 @@ class OriginProtocol(Protocol):
         self._exchange = None
         if self._head_started():
             self._await_head()
+        else:
+            self._become_idle()
         self._pump()
         self._hold_pipeline()
 
@@ -985,6 +1041,7 @@ class OriginProtocol(Protocol):
     def _close(self, *, linger: bool) -> None:
         """FIN after flushing; with ``linger``, drain the unread upload first (lingering close)."""
         self._closing = True
+        self._stop_idle_clock()
         transport: Any = self.transport
         half_close = getattr(transport, "loseWriteConnection", None)
         if (
@@ -1000,6 +1057,7 @@ class OriginProtocol(Protocol):
 
     def _reset(self) -> None:
         self._closing = True
+        self._stop_idle_clock()
         transport: Any = self.transport
         if ISSLTransport.providedBy(transport):
             transport.abortConnection()

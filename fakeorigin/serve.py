@@ -176,6 +176,7 @@ def origin_factory(
         OriginSettings(
             max_duration_seconds=settings["max_duration"],
             header_timeout_seconds=settings["header_timeout"],
+            idle_timeout_seconds=settings["idle_timeout"],
         ),
         limits=Limits(settings["max_header_bytes"], settings["max_body_bytes"]),
         max_connections=max_connections,

@@ -165,6 +165,7 @@ def test_health_reports_the_origins_connections(control: MemoryControl) -> None:
     assert control.call("GET", "/health").json()["connections"] == {
         "open": 0,
         "closed": 7,
+        "idle_closed": 0,
         "refused": 2,
         "max": 300,
     }

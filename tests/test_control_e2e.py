@@ -88,7 +88,8 @@ def read_until(sock: socket.socket, data: bytes, needle: bytes | None, seconds: 
 def test_health_counts_open_closed_and_refused_connections() -> None:
     with serving("--max-connections", "1") as served:
         client = served.client()
-        assert client.health()["connections"] == {"open": 0, "closed": 0, "refused": 0, "max": 1}
+        start = {"open": 0, "closed": 0, "idle_closed": 0, "refused": 0, "max": 1}
+        assert client.health()["connections"] == start
         held = socket.create_connection((HOST, served.origin_port), timeout=CLIENT_SECONDS)
         try:
             held.sendall(b"GET / HTTP/1.1\r\nHost: a\r\nFakeorigin-Profile: hang\r\n\r\n")
@@ -98,7 +99,7 @@ def test_health_counts_open_closed_and_refused_connections() -> None:
             wait_for(lambda: client.health()["connections"]["refused"] == 1)
         finally:
             held.close()
-        ended = {"open": 0, "closed": 1, "refused": 1, "max": 1}
+        ended = {"open": 0, "closed": 1, "idle_closed": 0, "refused": 1, "max": 1}
         wait_for(lambda: client.health()["connections"] == ended)
 
 

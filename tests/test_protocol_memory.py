@@ -20,6 +20,7 @@ from twisted.python.failure import Failure
 from zope.interface import directlyProvides
 
 from fakeorigin.journal import Event, Outcome
+from fakeorigin.origin_protocol import OriginSettings
 from fakeorigin.state import Rule
 from tests.memory import (
     DATE,
@@ -903,7 +904,8 @@ def test_keep_alive_disarms_max_duration(origin: MemoryOrigin) -> None:
     client = origin.connect()
     client.send(GET)
     assert client.take() == ok(b"hi\n")
-    assert origin.clock.getDelayedCalls() == []
+    [idle] = origin.clock.getDelayedCalls()  # --idle-timeout's, no --max-duration
+    assert idle.getTime() == START + OriginSettings().idle_timeout_seconds
     origin.advance(5)
     assert client.state == "open"
 

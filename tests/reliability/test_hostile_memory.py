@@ -217,15 +217,16 @@ def test_slowloris_head_gets_408_at_the_header_timeout(origin: MemoryOrigin) -> 
     assert (client.take(), len(origin.records())) == (b"", 1)
 
 
-def test_an_idle_connection_has_no_header_clock(origin: MemoryOrigin) -> None:
-    origin.settings(header_timeout_seconds=1.0)
+def test_an_idle_connection_has_no_header_clock_but_an_idle_one(origin: MemoryOrigin) -> None:
+    """No byte of a head: not a 408 at --header-timeout, a plain close at --idle-timeout."""
+    origin.settings(header_timeout_seconds=1.0, idle_timeout_seconds=10.0)
     client = origin.connect()
-    assert origin.clock.getDelayedCalls() == []
     client.send(GET)
     assert status_lines(client.take()) == [200]
-    assert origin.clock.getDelayedCalls() == []  # kept alive, idle: no clock
-    origin.advance(5)
-    assert client.state == "open"
+    origin.advance(9.9)
+    assert client.state == "open"  # kept alive, idle: no 408
+    origin.advance(0.1)
+    assert (client.take(), client.state, len(origin.records())) == (b"", "closed", 1)
 
 
 def test_header_clock_of_a_pipelined_head_starts_when_its_turn_comes(

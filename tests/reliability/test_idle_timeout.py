@@ -1,0 +1,103 @@
+"""--idle-timeout: a connection that waits with no request under way is closed cleanly, and
+nothing that runs is ever cut by it. In memory (task.Clock), then one real server."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+
+from tests.control_process import serving
+from tests.memory import MemoryOrigin
+from tests.reliability.support import status_lines
+
+IDLE = 10.0
+GET = b"GET / HTTP/1.1\r\nHost: example.test\r\n\r\n"
+HANDSHAKE = (
+    b"GET /chat HTTP/1.1\r\nHost: example.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+    b"Fakeorigin-Profile: websocket-echo\r\n\r\n"
+)
+
+
+def pick(profile: str) -> bytes:
+    return GET.replace(b"\r\n\r\n", f"\r\nFakeorigin-Profile: {profile}\r\n\r\n".encode())
+
+
+@pytest.fixture
+def origin() -> MemoryOrigin:
+    memory = MemoryOrigin()
+    memory.settings(idle_timeout_seconds=IDLE, max_duration_seconds=600.0)
+    return memory
+
+
+def test_a_silent_connection_is_closed_at_the_idle_timeout(origin: MemoryOrigin) -> None:
+    client = origin.connect()
+    origin.advance(IDLE - 0.01)
+    assert client.state == "open"
+    origin.advance(0.01)
+    assert (client.state, client.take()) == ("closed", b"")  # a FIN, nothing written
+    assert origin.factory.idle_closed_connections == 1
+    assert origin.records() == []  # no request began: nothing to journal
+
+
+def test_a_kept_connection_waits_from_its_last_response(origin: MemoryOrigin) -> None:
+    client = origin.connect()
+    origin.advance(5)
+    client.send(GET)
+    assert status_lines(client.take()) == [200]
+    origin.advance(IDLE - 0.01)  # 15 s after the connection opened, 10 after the response
+    assert client.state == "open"
+    origin.advance(0.01)
+    assert client.state == "closed"
+    assert len(origin.clock.getDelayedCalls()) <= 1
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "why"),
+    [
+        (pick("hang"), "a hang waits for the client or --max-duration"),
+        (pick("processing-trickle"), "a trickle of 102s runs for seconds"),
+        (HANDSHAKE, "a WebSocket session"),
+    ],
+)
+def test_nothing_that_runs_is_cut(origin: MemoryOrigin, request_bytes: bytes, why: str) -> None:
+    client = origin.connect()
+    client.send(request_bytes)
+    origin.advance(IDLE * 3)
+    assert client.state == "open", why
+    assert origin.factory.idle_closed_connections == 0
+
+
+def test_an_upload_the_profile_waits_for_is_not_cut(origin: MemoryOrigin) -> None:
+    client = origin.connect()
+    head = b"POST /up HTTP/1.1\r\nHost: example.test\r\nContent-Length: 4\r\n"
+    client.send(head + b"Fakeorigin-Profile: default\r\n\r\nab")
+    origin.advance(IDLE * 3)
+    assert client.state == "open"
+    client.send(b"cd")
+    assert status_lines(client.take()) == [200]
+
+
+def test_a_head_that_began_is_the_header_timeouts(origin: MemoryOrigin) -> None:
+    origin.settings(idle_timeout_seconds=IDLE, header_timeout_seconds=IDLE * 2)
+    client = origin.connect()
+    client.send(b"GET / HTTP/1.1\r\n")
+    origin.advance(IDLE * 1.5)
+    assert client.state == "open"
+    origin.advance(IDLE)
+    assert status_lines(client.take()) == [408]
+    assert origin.factory.idle_closed_connections == 0
+
+
+@pytest.mark.realsocket
+def test_a_real_server_closes_a_silent_connection_with_a_fin() -> None:
+    with serving("--idle-timeout", "0.5") as served:
+        begin = time.monotonic()
+        with socket.create_connection(("127.0.0.1", served.origin_port), timeout=10) as sock:
+            data = sock.recv(1024)  # b"" is a FIN; a reset would raise
+            waited = time.monotonic() - begin
+        assert data == b""
+        assert 0.4 < waited < 5.0
+        assert served.client().health()["connections"]["idle_closed"] == 1
