@@ -164,6 +164,13 @@ class _Server(WebSocketServerProtocol):
         self.session.close_frame("received", code, reasonRaw)
         return super().onCloseFrame(code, reasonRaw)
 
+    def dropConnection(self, abort: bool = False) -> None:  # noqa: N802 (autobahn API)
+        """After both Close frames the server closes the TCP connection first (RFC 6455
+        section 7.1.1). autobahn aborts it when the server began the closing handshake (an
+        RST, to keep TIME_WAIT off a busy server); fakeorigin closes it with a FIN, as
+        clients and proxies expect of a clean close. An unclean end still aborts."""
+        super().dropConnection(abort and not self.wasClean)
+
     def sendMessage(  # noqa: N802 (autobahn API)
         self,
         payload: bytes,

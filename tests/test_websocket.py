@@ -12,6 +12,7 @@ import asyncio
 import gc
 import random
 import re
+import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,6 +23,7 @@ import pytest_twisted
 from autobahn.twisted.websocket import WebSocketServerProtocol
 from twisted.internet.threads import deferToThread
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.client import ClientProtocol
 from websockets.exceptions import (
     ConnectionClosedError,
     ConnectionClosedOK,
@@ -31,6 +33,7 @@ from websockets.exceptions import (
     InvalidUpgrade,
 )
 from websockets.typing import Subprotocol
+from websockets.uri import parse_uri
 
 from fakeorigin import __version__
 from fakeorigin.journal import Event, ExchangeRecord, Opcode, Outcome
@@ -288,6 +291,41 @@ async def test_client_close_code_is_echoed(origin: RunningOrigin) -> None:
         "client bye",
     )
     assert (websocket.close_sent.code, websocket.close_sent.reason) == (4001, "client bye")
+    assert websocket.clean is True
+
+
+def read_to_the_end(port: int, profile: str) -> tuple[str, int | None]:
+    """The ``websockets`` client (sans-I/O, on a plain socket) through a session fakeorigin
+    closes: how the TCP connection ended (``fin``, ``reset``) and the code of its Close."""
+    client = ClientProtocol(parse_uri(f"ws://{HOST}:{port}/chat"))
+    request = client.connect()
+    request.headers["Fakeorigin-Profile"] = profile
+    client.send_request(request)
+    with socket.create_connection((HOST, port), timeout=STEP_SECONDS) as sock:
+        sock.sendall(b"".join(client.data_to_send()))
+        while True:
+            try:
+                data = sock.recv(65536)
+            except ConnectionResetError:
+                return "reset", client.close_rcvd.code if client.close_rcvd else None
+            if not data:
+                client.receive_eof()
+                return "fin", client.close_rcvd.code if client.close_rcvd else None
+            client.receive_data(data)
+            client.events_received()
+            sock.sendall(b"".join(client.data_to_send()))
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_close_fakeorigin_begins_ends_with_a_fin_after_both_close_frames(
+    origin: RunningOrigin,
+) -> None:
+    add(origin, "closes", mode="script", script=[{"close": {"code": 1000, "reason": "bye"}}])
+    ended = await deferToThread(read_to_the_end, origin.port_number, "closes")
+    assert ended == ("fin", 1000)
+    await origin.settle()
+    websocket = ws_record(origin).websocket
+    assert websocket is not None
     assert websocket.clean is True
 
 
