@@ -4,11 +4,13 @@
     python bench/run.py --smoke         # every part for about a second, writes nothing
     python bench/run.py --parts trickle --trickle 1000
 
-Parts (issue 8): 1 throughput of a plain 200 profile against bare twisted.web and aiohttp
-(wrk); 2 start-up to first 200 against bare twisted.web, and the pytest fixture's per-test
-overhead; 3 102 timing precision at 1,000 and 10,000 connections; 4 RSS idle and per held
-connection; 5 WebSocket echo against bare autobahn. The machines this runs on are shared and
-noisy: compare the ratios within one run, never absolute figures across runs.
+Parts (issues 8 and 13): 1 throughput of a plain 200 profile against bare twisted.web and
+aiohttp (wrk); 2 start-up to ready (the first 200 and, with the control API, /health) against
+bare twisted.web's first 200, and the pytest fixture's per-test overhead; 3 102 timing at 1,000
+and 10,000 connections in the steady state (bench/steady.py: rounds on one server, journal
+full, every collection timed); 4 RSS idle and per held connection; 5 WebSocket echo against
+bare autobahn in the steady state, with the server's CPU per message. The machines this runs
+on are shared and noisy: compare the ratios within one run, never absolute figures across runs.
 
 Every process started here is stopped by its PID; every load is bounded in count and time.
 Exit code: 0 when every part ran or was skipped for a missing tool, 1 when a part failed.

@@ -290,7 +290,7 @@ async def test_nothing_left_behind():
     assert fo.connections() == 0
     assert [call for call in fo.delayed_calls if call.active()] == []
     # The reactor may still hold the client's timers (treq's connection attempts), not ours.
-    server_side = ("JournalWaiter", "_Timers", "OriginProtocol", "HTTPFactory", "HTTPChannel")
+    server_side = ("JournalWaiter", "TimerHeap", "OriginProtocol", "HTTPFactory", "HTTPChannel")
     assert [c for c in reactor.getDelayedCalls() if any(s in repr(c) for s in server_side)] == []
     for port in LEFT["ports"]:
         with pytest.raises(ConnectionRefusedError):
