@@ -14,17 +14,16 @@ collections of up to 80 ms and full ones up to 150 ms, for two reasons:
   10,000 exchanges under way, several hundred thousand, whatever the thresholds.
 
 The schedule. Start-up's objects are frozen once listening (they live as long as the process;
-no collection walks them again). Every :data:`CHECK_SECONDS` the reactor collects the two
-younger generations together if :data:`YOUNG_THRESHOLD` net allocations happened since the
-last collection or :data:`YOUNG_SECONDS` passed (that bounds a collection in a steady state):
-what survives goes straight to the oldest generation, walked once on its way there. Python's
-own schedule stays on for the two younger generations, at the same threshold: a burst of
-connects can make one reactor iteration long (Twisted accepts up to hundreds of connections
-per wake-up), and without it a collection after such an iteration walked everything made
-during it (17 ms). The oldest generation is collected only when no exchange is under way (a
-``hang`` waits for nothing and does not count; a WebSocket session does) and some exchange
-has begun or connection closed since the last full collection, checked every
-:data:`IDLE_CHECK_SECONDS`; a server whose exchanges never pause gets one every
+no collection walks them again). Python's own schedule collects the two younger generations
+every :data:`YOUNG_THRESHOLD` net allocations (that bounds a collection during a burst of
+connects, even within one long reactor iteration), and never the oldest. Every
+:data:`YOUNG_SECONDS` the reactor collects the two younger generations together as well
+(that bounds a collection in a steady state, where the net count hardly moves): what
+survives goes straight to the oldest generation. The oldest generation is collected only
+when no exchange is under way (a ``hang`` waits for nothing and does not count; a WebSocket
+session does) and some exchange has begun or connection closed since the last full
+collection, checked every :data:`IDLE_CHECK_SECONDS`; a server whose exchanges never pause
+gets one every
 :data:`FULL_AT_LEAST_SECONDS` anyway, to bound the cyclic garbage that could wait there.
 There is little: a closed connection leaves no reference cycle (tests/reliability/
 test_collector.py checks each bundled profile), so reference counting frees it wherever it
@@ -48,9 +47,8 @@ from typing import Protocol
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
-#: Net allocations of tracked objects that start a collection at the next check (Python's
-#: default is 700: the cost of a collection is in the objects it walks, not in how often it
-#: runs).
+#: Net allocations of tracked objects between Python's own young collections (its default is
+#: 700: the cost of a collection is in the objects it walks, not in how often it runs).
 YOUNG_THRESHOLD = 2_000
 #: A collection of the younger generations at least this often.
 YOUNG_SECONDS = 0.1
@@ -58,13 +56,11 @@ YOUNG_SECONDS = 0.1
 #: middle-generation threshold is 0: every other collection of its own takes both younger
 #: generations).
 NEVER = 2**31 - 1
-#: How often the reactor looks at the allocation count (the check costs microseconds; looking
-#: less often when idle let the first second of a burst of connects pile up unexamined).
-CHECK_SECONDS = 0.01
 #: How often the schedule looks for a moment when no exchange is under way.
 IDLE_CHECK_SECONDS = 1.0
 #: A full collection at least this often, even when exchanges never pause.
 FULL_AT_LEAST_SECONDS = 600.0
+_TICKS_PER_IDLE_CHECK = round(IDLE_CHECK_SECONDS / YOUNG_SECONDS)
 
 
 class Activity(Protocol):
@@ -127,14 +123,13 @@ class CollectorSchedule:
         self._activity = activity
         self._full = full
         self._call: IDelayedCall | None = None
-        now = clock.seconds()
-        self._young_at = now
-        self._idle_check_at = now + IDLE_CHECK_SECONDS
-        self._full_at = now
+        self._ticks = 0
+        self._full_at = clock.seconds()
         self._progress = activity.progress
 
     def start(self) -> None:
-        """Freeze start-up's objects, turn Python's own schedule off, and check from now on.
+        """Freeze start-up's objects, keep Python's own schedule off the oldest generation,
+        and tick from now on.
 
         Frozen without a collection first: the few thousand objects start-up left as garbage
         cost a few hundred KiB once, where collecting the 100,000 objects of a started process
@@ -144,7 +139,7 @@ class CollectorSchedule:
         gc.freeze()
         gc.set_threshold(YOUNG_THRESHOLD, 0, NEVER)
         gc.enable()
-        self._later(CHECK_SECONDS)
+        self._later()
 
     def stop(self) -> None:
         """Check no more (Python's own collections of the younger generations go on)."""
@@ -152,23 +147,21 @@ class CollectorSchedule:
             self._call.cancel()
         self._call = None
 
-    def _later(self, seconds: float) -> None:
-        self._call = self._clock.callLater(seconds, self._check)
+    def _later(self) -> None:
+        self._call = self._clock.callLater(YOUNG_SECONDS, self._tick)
 
-    def _check(self) -> None:
+    def _tick(self) -> None:
+        self._ticks += 1
         now = self._clock.seconds()
-        if now >= self._idle_check_at:
-            self._idle_check_at = now + IDLE_CHECK_SECONDS
-            if self._full_due(now):
-                self._full()
-                self.full_runs += 1
-                self._young_at = self._full_at = now
-                self._progress = self._activity.progress
-        if gc.get_count()[0] >= YOUNG_THRESHOLD or now - self._young_at >= YOUNG_SECONDS:
+        if self._ticks % _TICKS_PER_IDLE_CHECK == 0 and self._full_due(now):
+            self._full()
+            self.full_runs += 1
+            self._full_at = now
+            self._progress = self._activity.progress
+        else:
             gc.collect(1)  # the young and the middle generation: survivors go to the oldest
             self.collections += 1
-            self._young_at = now
-        self._later(CHECK_SECONDS)
+        self._later()
 
     def _full_due(self, now: float) -> bool:
         """Something happened since the last full collection (an idle server is left alone),

@@ -33,13 +33,11 @@ class ConnectionLimit:
     Attributes:
         max_connections: connections open at once; one more is reset at accept.
         soft: the open-file soft limit after raising it (None: unlimited).
-        hard: the hard limit (None: unlimited).
         problem: why ``max_connections`` (given explicitly) may not be reached, or None.
     """
 
     max_connections: int
     soft: int | None
-    hard: int | None
     problem: str | None = None
 
     def describe(self) -> str:
@@ -73,7 +71,7 @@ def connection_limit(
     usable = None if soft == resource.RLIM_INFINITY else soft - open_now - HEADROOM
     if requested is None:
         chosen = UNLIMITED_CAP if usable is None else max(1, usable)
-        return ConnectionLimit(chosen, _limit(soft), _limit(hard))
+        return ConnectionLimit(chosen, _limit(soft))
     problem = None
     if usable is not None and requested > usable:
         problem = (
@@ -81,7 +79,7 @@ def connection_limit(
             f"open files, and the limit is {soft:,} (ulimit -n): connections beyond "
             f"{max(0, usable):,} will fail at accept"
         )
-    return ConnectionLimit(requested, _limit(soft), _limit(hard), problem)
+    return ConnectionLimit(requested, _limit(soft), problem)
 
 
 def open_descriptors() -> int:

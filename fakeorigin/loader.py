@@ -167,19 +167,7 @@ def load_profile_dirs(directories: Sequence[Path]) -> dict[str, Profile]:
     """Every profile of every directory by name; a later directory's profile replaces an
     earlier one of the same name (so ``bundled /profiles`` adds to the bundled set). A
     directory may be empty as long as one profile is found in all."""
-    profiles: dict[str, Profile] = {}
-    problems: list[Problem] = []
-    for directory in directories:
-        if not directory.is_dir():
-            problems.append(Problem(str(directory), "", "not a directory"))
-            continue
-        problems.extend(_load_into(profiles, directory))
-    if problems:
-        raise ProfileError(problems)
-    if not profiles:
-        where = " ".join(str(d) for d in directories)
-        raise ProfileError([Problem(where, "", "no profile files (*.yaml, *.yml)")])
-    return profiles
+    return dict(profile_entries(directories))
 
 
 def _load_into(profiles: dict[str, Profile], directory: Path) -> list[Problem]:
@@ -261,8 +249,8 @@ class Profiles(MutableMapping[str, Profile]):
 
 
 def profile_entries(directories: Sequence[Path], *, lazy: Path | None = None) -> Profiles:
-    """:func:`load_profile_dirs` (the same order, errors and checks), but the files of the
-    ``lazy`` directory are listed, not read."""
+    """:func:`load_profile_dirs`, but the files of the ``lazy`` directory are listed, not
+    read; every other directory's errors are reported together."""
     entries: dict[str, Profile | Path] = {}
     problems: list[Problem] = []
     for directory in directories:

@@ -390,7 +390,7 @@ class OriginProtocol(Protocol):
         """No request under way and nothing else happening: the client owes the next head."""
         return (
             self._exchange is None
-            and self._raw_seen == 0
+            and not self._head_started()
             and self._reading
             and not self._closing
             and not self._read_closed

@@ -75,7 +75,6 @@ def test_an_explicit_limit_the_hard_limit_cannot_hold_is_explained() -> None:
     assert chosen == ConnectionLimit(
         5_000,
         1024,
-        1024,
         "--max-connections 5,000 needs about 5,266 open files, and the limit is 1,024 "
         "(ulimit -n): connections beyond 758 will fail at accept",
     )

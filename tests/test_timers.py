@@ -11,6 +11,13 @@ from fakeorigin.timers import TimerHeap, Timers
 from tests.reliability.support import captured_logs
 
 
+def timers_on_a_clock() -> tuple[Clock, TimerHeap, Timers]:
+    """A heap on a ``task.Clock`` and one connection's timers on it."""
+    clock = Clock()
+    heap = TimerHeap(clock)
+    return clock, heap, Timers(heap)
+
+
 def test_timers_fire_in_time_order_on_one_reactor_call() -> None:
     clock = Clock()
     heap = TimerHeap(clock)
@@ -29,9 +36,7 @@ def test_timers_fire_in_time_order_on_one_reactor_call() -> None:
 
 
 def test_cancelled_timers_never_fire_and_leave_no_reactor_call() -> None:
-    clock = Clock()
-    heap = TimerHeap(clock)
-    owner = Timers(heap)
+    clock, heap, owner = timers_on_a_clock()
     fired: list[int] = []
     first = owner.later(1.0, lambda: fired.append(1))
     owner.later(2.0, lambda: fired.append(2))
@@ -47,9 +52,7 @@ def test_cancelled_timers_never_fire_and_leave_no_reactor_call() -> None:
 
 
 def test_a_timer_set_while_timers_run_is_scheduled_for_its_own_time() -> None:
-    clock = Clock()
-    heap = TimerHeap(clock)
-    owner = Timers(heap)
+    clock, _heap, owner = timers_on_a_clock()
     fired: list[float] = []
 
     def set_another() -> None:
@@ -65,9 +68,7 @@ def test_the_heap_is_rebuilt_once_cancelled_timers_are_most_of_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(timers, "_REBUILD_AFTER", 10)
-    clock = Clock()
-    heap = TimerHeap(clock)
-    owner = Timers(heap)
+    _clock, heap, owner = timers_on_a_clock()
     kept = owner.later(100.0, lambda: None)
     cancelled = [owner.later(50.0, lambda: None) for _ in range(30)]
     for timer in cancelled[:15]:
@@ -82,9 +83,7 @@ def test_the_heap_is_rebuilt_once_cancelled_timers_are_most_of_it(
 
 
 def test_a_failing_timer_is_logged_and_the_others_still_run() -> None:
-    clock = Clock()
-    heap = TimerHeap(clock)
-    owner = Timers(heap)
+    clock, _heap, owner = timers_on_a_clock()
     fired: list[str] = []
 
     def fail() -> None:

@@ -14,9 +14,9 @@ import pytest
 from twisted.internet.task import Clock
 
 from fakeorigin.collector import (
-    CHECK_SECONDS,
     FULL_AT_LEAST_SECONDS,
     NEVER,
+    YOUNG_SECONDS,
     YOUNG_THRESHOLD,
     CollectorSchedule,
     collect_and_trim,
@@ -74,23 +74,19 @@ def test_start_freezes_and_keeps_python_off_the_oldest_generation(
     assert clock.getDelayedCalls() == []
 
 
-def test_the_younger_generations_every_tenth_of_a_second_or_every_2000_allocations(
-    collector_state: list[int],
-) -> None:
+def test_the_younger_generations_every_tenth_of_a_second(collector_state: list[int]) -> None:
     clock = Clock()
     schedule = CollectorSchedule(clock, Activity(busy=True), lambda: None)
     schedule.start()
-    gc.disable()  # only the reactor's checks here: Python's own schedule is the test above
+    gc.disable()  # only the reactor's ticks here: Python's own schedule is the test above
     collector_state.clear()
-    clock.pump([CHECK_SECONDS] * 9)
-    assert collector_state == []  # 90 ms, and few allocations
-    clock.pump([CHECK_SECONDS] * 2)
+    clock.advance(YOUNG_SECONDS * 0.9)
+    assert collector_state == []
+    clock.advance(YOUNG_SECONDS * 0.1)
     assert collector_state == [1]  # the young and middle generations together
-    made = [[index] for index in range(2 * YOUNG_THRESHOLD)]  # tracked: lists
-    clock.advance(CHECK_SECONDS)
-    assert collector_state == [1, 1]
-    assert schedule.collections == 2
-    del made
+    clock.pump([YOUNG_SECONDS] * 3)
+    assert collector_state == [1, 1, 1, 1]
+    assert schedule.collections == 4
     schedule.stop()
 
 
