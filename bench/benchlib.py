@@ -13,6 +13,7 @@ import os
 import resource
 import select
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -242,3 +243,29 @@ def emit(stream: IO[str], info: dict[str, Any]) -> None:
     """One JSON result line on ``stream``."""
     stream.write(json.dumps(info) + "\n")
     stream.flush()
+
+
+#: Requests per write when filling a journal (pipelined on one connection).
+_FILL_BATCH = 100
+
+
+def fill_journal(url: str, count: int) -> float:
+    """Send ``count`` plain requests (profile ``plain``, in-band) pipelined on one connection,
+    so the journal is full before the rounds; the seconds it took."""
+    host, port = host_port(url)
+    request = (
+        f"GET /fill HTTP/1.1\r\nHost: {host}:{port}\r\nFakeorigin-Profile: plain\r\n"
+        "User-Agent: bench-fill\r\nAccept: */*\r\n\r\n"
+    ).encode()
+    begin = time.monotonic()
+    with socket.create_connection((host, port), timeout=30) as sock:
+        for sent in range(0, count, _FILL_BATCH):
+            batch = min(_FILL_BATCH, count - sent)
+            sock.sendall(request * batch)
+            received = b""
+            while received.count(b"HTTP/1.1 200") < batch:
+                more = sock.recv(1 << 16)
+                if not more:
+                    raise RuntimeError(f"fill: the server closed after {sent} requests")
+                received += more
+    return time.monotonic() - begin

@@ -79,6 +79,7 @@ class Config:
     ws_rounds: int
     settle_seconds: float
     source: Path
+    compare: Path | None
     server_cpus: set[int] | None
     load_cpus: set[int] | None
     log_dir: Path
@@ -92,11 +93,12 @@ class SkipPartError(Exception):
 # -- servers --------------------------------------------------------------------------------
 
 
-def child_env(config: Config) -> dict[str, str]:
+def child_env(config: Config, source: Path | None = None) -> dict[str, str]:
     """This environment without ``FAKEORIGIN_*`` (the options given say what fakeorigin does),
-    with ``config.source`` first on the path: the fakeorigin measured."""
+    with ``source`` (default ``config.source``) first on the path: the fakeorigin measured."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FAKEORIGIN_")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(config.source), env.get("PYTHONPATH")]))
+    first = str(source or config.source)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [first, env.get("PYTHONPATH")]))
     return env
 
 
@@ -137,14 +139,14 @@ def has_aiohttp() -> bool:
     return importlib.util.find_spec("aiohttp") is not None
 
 
-def start(config: Config, name: str, argv: list[str]) -> Child:
+def start(config: Config, name: str, argv: list[str], source: Path | None = None) -> Child:
     return spawn(
         name,
         argv,
         config.log_dir,
         cpus=config.server_cpus,
-        env=child_env(config),
-        cwd=config.source,
+        env=child_env(config, source),
+        cwd=source or config.source,
     )
 
 
@@ -355,6 +357,8 @@ def throughput(config: Config) -> Part:
         for name, url in urls.items():
             if http_status(url) != 200:
                 raise RuntimeError(f"{name} does not answer 200 on /")
+            if name == "fakeorigin":
+                benchlib.fill_journal(url, config.journal_fill)  # a server serving a while
             if config.warmup:
                 run_wrk(config, url, 10, config.warmup)
 
@@ -371,6 +375,7 @@ def throughput(config: Config) -> Part:
     rates_table = Table(
         ["connections", *(f"{n} req/s" for n in names)]
         + [f"{n} / twisted.web" for n in names if n != "twisted.web"]
+        + ["fakeorigin / twisted.web, slowest slices"]
     )
     latency_table = Table(["connections", *(f"{n} p50 / p99 ms" for n in names)])
     for connections, by_name in results.items():
@@ -378,6 +383,13 @@ def throughput(config: Config) -> Part:
         rates_table.rows.append(
             [str(connections), *(thousands(rates[n]) for n in names)]
             + [fx(ratio(rates[n], rates["twisted.web"])) for n in names if n != "twisted.web"]
+            + [
+                fx(
+                    ratio(
+                        min(by_name["fakeorigin"]["slices"]), min(by_name["twisted.web"]["slices"])
+                    )
+                )
+            ]
         )
         latency_table.rows.append(
             [str(connections)]
@@ -423,7 +435,10 @@ def throughput(config: Config) -> Part:
         "as fakeorigin writes none. *Twisted Protocol* (bench/hello_protocol.py) answers each "
         "request head with canned bytes: the reactor's and the syscalls' own cost per request, the "
         "ceiling for any HTTP server on Twisted here. Each level gives every server its seconds "
-        "in one-second wrk runs, round robin: req/s, p50 and p99 are medians over those runs."
+        "in one-second wrk runs, round robin: req/s, p50 and p99 are medians over those runs; "
+        "the last column sets fakeorigin's slowest run against twisted.web's slowest. One "
+        "process per server serves every level; fakeorigin's journal is filled to its default "
+        "size before the first."
     )
     return part
 
@@ -431,12 +446,14 @@ def throughput(config: Config) -> Part:
 # -- 2. start-up and fixture overhead ---------------------------------------------------------
 
 
-def _time_to_ready(config: Config, name: str, argv: list[str]) -> tuple[float, float, float]:
+def _time_to_ready(
+    config: Config, name: str, argv: list[str], source: Path | None = None
+) -> tuple[float, float, float]:
     """Milliseconds from Popen to the ready line and to *ready*: the first 200 on the origin
     and, for a server with a control API, ``GET /health`` answered 200 too (what the pytest
     fixture waits for); and the CPU time the child had used by then."""
     begin = time.perf_counter()
-    child = start(config, name, argv)
+    child = start(config, name, argv, source)
     try:
         announced = time.perf_counter() - begin
         status = http_status(origin_url(child.info))
@@ -637,15 +654,22 @@ def startup(config: Config) -> Part:
         "fakeorigin with control API": fakeorigin_argv(config, "plain", control=True),
         "twisted.web": script_argv(config, "hello_twisted.py"),
     }
+    sources: dict[str, Path] = {}
+    if config.compare is not None:  # another checkout, in the same rotation
+        other = f"fakeorigin with control API, {config.compare.name}"
+        commands[other] = commands["fakeorigin with control API"]
+        sources[other] = config.compare
     announced: dict[str, list[float]] = {name: [] for name in commands}
     first: dict[str, list[float]] = {name: [] for name in commands}
     cpu: dict[str, list[float]] = {name: [] for name in commands}
     names = list(commands)
     for name in names if not config.smoke else ():
-        _time_to_ready(config, name, commands[name])  # unmeasured: warms the caches
+        _time_to_ready(config, name, commands[name], sources.get(name))  # warms the caches
     for run in range(config.startup_runs):
         for name in names[run % len(names) :] + names[: run % len(names)]:
-            ready_ms, first_ms, cpu_ms = _time_to_ready(config, name, commands[name])
+            ready_ms, first_ms, cpu_ms = _time_to_ready(
+                config, name, commands[name], sources.get(name)
+            )
             announced[name].append(ready_ms)
             first[name].append(first_ms)
             cpu[name].append(cpu_ms)
@@ -751,7 +775,8 @@ def memory(config: Config) -> Part:
         )
     )
     part.notes.append(
-        "Each figure is a fresh server: idle RSS once settled after start-up, then N clients "
+        "Each figure is a new server (fakeorigin's journal filled to its default size first): "
+        "idle RSS once settled, then N clients "
         "each send `GET /hang` (fakeorigin: active profile `hang`, its journal on; the peers "
         "answer /hang never) and RSS is read from /proc/PID/status once it stops growing. "
         "Per connection = (held - idle) / N. *errors* counts connections refused or closed by "
@@ -764,6 +789,8 @@ def _hold(config: Config, name: str, argv: list[str], connections: int) -> dict[
     server = start(config, f"{name}-hold-{connections}", argv)
     client: Child | None = None
     try:
+        if name == "fakeorigin":
+            benchlib.fill_journal(origin_url(server.info), config.journal_fill)
         idle = benchlib.settled_rss(server.pid, config.settle_seconds)
         client = spawn(
             "hold_client",

@@ -84,6 +84,12 @@ def options(argv: list[str]) -> argparse.Namespace:
         "change measured against the same peers",
     )
     parser.add_argument(
+        "--compare",
+        type=Path,
+        help="another checkout whose start-up is measured in the same rotation (part 2), "
+        "e.g. the commit before a change",
+    )
+    parser.add_argument(
         "--output",
         type=Path,
         help="Markdown file to write (default bench/RESULTS.md; none in --smoke)",
@@ -119,6 +125,7 @@ def config_from(args: argparse.Namespace, log_dir: Path) -> Config:
         ws_rounds=args.rounds or (2 if smoke else 3),
         settle_seconds=0.5 if smoke else 10.0,
         source=args.source.resolve(),
+        compare=None if args.compare is None else args.compare.resolve(),
         server_cpus={cpus[0]} if pin else None,
         load_cpus=set(cpus[1:]) if pin else None,
         log_dir=log_dir,

@@ -14,14 +14,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import benchlib
-from benchlib import BENCH_DIR, Child, host_port, origin_url
+from benchlib import BENCH_DIR, Child, fill_journal, origin_url
 from parts import (
     Config,
     Part,
@@ -40,8 +39,6 @@ from parts import (
 
 #: fakeorigin's default ``--journal-size``: the journal is filled to it before the rounds.
 JOURNAL_SIZE = 10_000
-#: Requests per write when filling the journal (pipelined on one connection).
-_FILL_BATCH = 100
 
 
 @dataclass
@@ -90,28 +87,6 @@ def pauses(collections: list[list[float]], begin: float, end: float) -> dict[str
         "longest_generation": int(longest[1]) if longest else None,
         "total_ms": sum(c[2] for c in inside),
     }
-
-
-def fill_journal(url: str, count: int) -> float:
-    """Send ``count`` plain requests (profile ``plain``, in-band) pipelined on one connection,
-    so the journal is full before the rounds; the seconds it took."""
-    host, port = host_port(url)
-    request = (
-        f"GET /fill HTTP/1.1\r\nHost: {host}:{port}\r\nFakeorigin-Profile: plain\r\n"
-        "User-Agent: bench-fill\r\nAccept: */*\r\n\r\n"
-    ).encode()
-    begin = time.monotonic()
-    with socket.create_connection((host, port), timeout=30) as sock:
-        for sent in range(0, count, _FILL_BATCH):
-            batch = min(_FILL_BATCH, count - sent)
-            sock.sendall(request * batch)
-            received = b""
-            while received.count(b"HTTP/1.1 200") < batch:
-                more = sock.recv(1 << 16)
-                if not more:
-                    raise RuntimeError(f"fill: the server closed after {sent} requests")
-                received += more
-    return time.monotonic() - begin
 
 
 # -- 3. 102 timing in the steady state ---------------------------------------------------------
