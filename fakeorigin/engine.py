@@ -139,15 +139,25 @@ class _Run:
 
 
 def run_exchange(
-    profile: Profile, view: ExchangeView, rng: random.Random
+    profile: Profile, view: ExchangeView, rng: random.Random, index: int = 1
 ) -> Generator[Action, None, None]:
-    """Yield the actions that carry out ``profile`` for the request seen through ``view``.
+    """Yield the actions that carry out ``profile`` for the request seen through ``view``,
+    the ``index``-th on its connection.
 
     When the steps end without close, reset or hang, the connection is kept for the next
     request if the body is complete and neither the request nor the response asked to close;
-    otherwise it is closed.
+    otherwise it is closed. A response that is the connection's last by the profile's
+    ``connection.max_requests`` says ``Connection: close`` when ``close_header`` asks it to
+    (RFC 9112 section 9.6); closing after it is the protocol's part.
     """
-    run = _Run(view, rng, closing=view.request.wants_close)
+    policy = profile.connection
+    last_by_policy = (
+        policy is not None
+        and policy.close_header
+        and policy.max_requests is not None
+        and index >= policy.max_requests
+    )
+    run = _Run(view, rng, closing=view.request.wants_close or last_by_policy)
     for step in profile.steps:  # _steps, one generator fewer on the way of every action
         attribute, kind = step_field(type(step))
         yield from _HANDLERS[kind](getattr(step, attribute), run)

@@ -52,6 +52,7 @@ class Event(StrEnum):
     CLIENT_GONE = "client-gone"
     MAX_DURATION = "max-duration"
     BAD_REQUEST = "bad-request"
+    LATE_REQUEST = "late-request"
     UPGRADE_SENT = "upgrade-sent"
     WEBSOCKET_BROKEN_HANDSHAKE = "websocket-broken-handshake"
     WEBSOCKET_CLOSE_SENT = "websocket-close-sent"

@@ -53,6 +53,7 @@ from fakeorigin.engine import (
     run_exchange,
 )
 from fakeorigin.journal import RAW_REQUEST_BYTES, BodyRecord, Event, ExchangeRecord, Outcome
+from fakeorigin.profile import ConnectionPolicy
 from fakeorigin.state import OriginState, UnknownProfileError
 from fakeorigin.timers import Timer, TimerHeap, Timers
 from fakeorigin.wire import RequestHead, reason_phrase, simple_request
@@ -279,6 +280,7 @@ class _Exchange:
     head_size: int = 0
     plain: bool = False  # the head took the fast path (wire.simple_request)
     refusal: Refusal | None = None
+    policy: ConnectionPolicy | None = None  # the connection policy of its profile
     actions: Generator[Action, None, None] | None = None
     started: bool = False
     wrote: bool = False
@@ -358,7 +360,15 @@ class OriginProtocol(Protocol):
         self._deadline_call: Timer | None = None
         self._head_call: Timer | None = None
         self._idle_call: Timer | None = None
+        self._idle_due = 0.0
         self._idle_since = 0.0
+        # The connection policy of the latest exchange's profile; once the origin has closed
+        # (or holds a close until the next request), why, and what a late request gets.
+        self._policy: ConnectionPolicy | None = None
+        self._origin_closed: str | None = None
+        self._late = "ignore"
+        self._write_closed = False  # our half-close is done: nothing of ours is buffered
+        self._abort_when_write_closed = False
         self._websocket: WebSocketSession | None = None
 
     @property
@@ -397,15 +407,31 @@ class OriginProtocol(Protocol):
             and self._websocket is None
         )
 
+    def _idle_seconds(self) -> float:
+        """How long this connection may wait for a request: the latest profile's
+        ``connection.idle_timeout`` (unless it holds the close for the next request), else
+        ``--idle-timeout``."""
+        policy = self._policy
+        if policy is None or policy.idle_timeout is None or policy.close_on_next_request:
+            settings: OriginSettings = self.factory.settings
+            return settings.idle_timeout_seconds
+        return policy.idle_timeout
+
     def _become_idle(self) -> None:
         """The connection waits for a request from now on. One timer per connection, armed
-        only when none is pending: a kept connection serving request after request costs no
-        timer each, and the timer, when it fires, looks at how long the wait has lasted."""
-        self._idle_since = self.factory.clock.seconds()
-        if self._idle_call is None:
-            self._idle_call = self._timers.later(
-                self.factory.settings.idle_timeout_seconds, self._idle_timed_out
-            )
+        only when none is pending that falls due in time: a kept connection serving request
+        after request costs no timer each, and the timer, when it fires, looks at how long the
+        wait has lasted."""
+        now = self.factory.clock.seconds()
+        self._idle_since = now
+        if self._closing:
+            return
+        due = now + self._idle_seconds()
+        if self._idle_call is not None and self._idle_due <= due + 1e-6:
+            return
+        self._timers.cancel(self._idle_call)
+        self._idle_call = self._timers.later(due - now, self._idle_timed_out)
+        self._idle_due = due
 
     def _stop_idle_clock(self) -> None:
         """The connection is closing: it waits for no request any more."""
@@ -413,20 +439,87 @@ class OriginProtocol(Protocol):
         self._idle_call = None
 
     def _idle_timed_out(self) -> None:
-        """``--idle-timeout``: a connection still waiting for a request after this long is
-        closed cleanly (a FIN after what was written). Nothing is journaled: no request
-        began (a head that began is ``--header-timeout``'s)."""
+        """``--idle-timeout`` (or the profile's ``connection.idle_timeout``): a connection
+        still waiting for a request after this long is closed cleanly, a FIN after what was
+        written (:meth:`_close_kept`). Nothing is journaled unless a request crosses the FIN:
+        no request began (a head that began is ``--header-timeout``'s)."""
         self._idle_call = None
         if not self._waiting:
             return  # busy: the wait that follows arms the timer again
-        timeout = self.factory.settings.idle_timeout_seconds
-        waited = self.factory.clock.seconds() - self._idle_since
+        timeout = self._idle_seconds()
+        now = self.factory.clock.seconds()
+        waited = now - self._idle_since
         if waited < timeout - 1e-6:  # (a float's rounding is not a new wait)
             self._idle_call = self._timers.later(timeout - waited, self._idle_timed_out)
+            self._idle_due = now + timeout - waited
             return
-        self._closing = True
         self.factory.idle_closed_connections += 1
-        self.transport.loseConnection()  # type: ignore[union-attr]
+        policy = self._policy
+        if policy is not None and policy.idle_timeout == timeout:
+            why = f"the origin closed the connection after {timeout:g} s idle"
+            self._close_kept(why + " (connection.idle_timeout)", policy.late_request)
+        else:
+            self._close_kept(
+                f"the origin closed the connection after {timeout:g} s idle (--idle-timeout)",
+                "ignore",
+            )
+
+    def _close_kept(self, why: str, late: str) -> None:
+        """The origin ends a kept connection on its own (idle, or after its last request): a
+        FIN now, then reading goes on until the client's FIN (or ``--linger`` seconds), so that
+        a request that crossed the FIN is journaled (``late-request``) and answered as ``late``
+        says (:meth:`_meet_close`) instead of vanishing into the kernel's RST."""
+        self._origin_closed = why
+        self._late = late
+        self._closing = True
+        self._stop_idle_clock()
+        transport: Any = self.transport
+        half_close = getattr(transport, "loseWriteConnection", None)
+        if self._read_closed or half_close is None or ISSLTransport.providedBy(transport):
+            transport.loseConnection()
+            return
+        half_close()
+        self._timers.later(self.factory.settings.linger_seconds, transport.loseConnection)
+
+    def _late_request(self, exchange: _Exchange) -> str | None:
+        """Why this request meets the origin's close, if it does: the origin closed the
+        connection (or holds a close for it), or it arrives after the profile's
+        ``connection.idle_timeout`` with ``close_on_next_request``."""
+        if self._origin_closed is not None:
+            return self._origin_closed
+        policy = self._policy
+        if policy is None or policy.idle_timeout is None or not policy.close_on_next_request:
+            return None
+        idle = exchange.head_time - self._idle_since
+        if idle < policy.idle_timeout:
+            return None
+        return (
+            f"the origin closed the connection after {idle:.3f} s idle "
+            f"(connection.idle_timeout: {policy.idle_timeout:g}, close_on_next_request)"
+        )
+
+    def _meet_close(self, exchange: _Exchange, why: str) -> None:
+        """A request met the origin's close (the keep-alive race): journal it, never answer
+        it, and end the connection as ``late_request`` says: ``ignore``, a FIN (already sent,
+        or sent now) and nothing more; ``reset``, an RST (what a kernel answers bytes sent to
+        a socket its server closed)."""
+        exchange.started = True
+        self._reading = False  # nothing after it is read as a request
+        exchange.note(Event.LATE_REQUEST, None, f"{why}: not answered")
+        if self._late == "reset":
+            exchange.note(Event.RESET)
+            self._conclude(exchange, Outcome.RESET)
+            if not self._closing:
+                self._reset()  # what was written goes out first, then the RST
+            elif self._write_closed:
+                self.transport.abortConnection()  # type: ignore[union-attr]
+            else:
+                self._abort_when_write_closed = True  # after the earlier response is out
+            return
+        exchange.note(Event.CLOSE)
+        self._conclude(exchange, Outcome.CLOSED)
+        if not self._closing:
+            self._close_kept(why, self._late)
 
     def _write_on_accept(self) -> None:
         """An active profile that is one ``violate`` step speaks first if its entry does.
@@ -544,7 +637,11 @@ class OriginProtocol(Protocol):
         self._pump()
 
     def writeConnectionLost(self) -> None:  # noqa: N802 (Twisted API)
-        """Our own half-close (a lingering close) is done; the drain goes on."""
+        """Our own half-close is done (every byte written went out before the FIN); the drain
+        goes on, unless a late request is owed its reset."""
+        self._write_closed = True
+        if self._abort_when_write_closed:
+            self.transport.abortConnection()  # type: ignore[union-attr]
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:  # noqa: N802 (Twisted API)
         if self._websocket is not None:
@@ -755,6 +852,10 @@ class OriginProtocol(Protocol):
         exchange.started = True
         record = exchange.record
         head, exchange.head = exchange.head, b""
+        late = self._late_request(exchange)
+        if late is not None:
+            self._meet_close(exchange, late)
+            return
         if self.factory.draining:
             record.error = "fakeorigin is shutting down"
             self._refuse(
@@ -781,7 +882,8 @@ class OriginProtocol(Protocol):
             return
         record.profile = selection.profile.name
         record.selected_by = selection.selected_by
-        exchange.actions = run_exchange(selection.profile, exchange, self.factory.rng)
+        exchange.policy = self._policy = selection.profile.connection
+        exchange.actions = run_exchange(selection.profile, exchange, self.factory.rng, record.index)
         self._advance()
 
     def _arm_deadline(self, exchange: _Exchange) -> None:
@@ -892,7 +994,17 @@ class OriginProtocol(Protocol):
         client_closed = self._h11 is not None and self._h11.their_state is h11.CLOSED
         if ending is Ending.KEEP_ALIVE and client_closed:
             ending = Ending.CLOSE  # the client's FIN came after this request: nothing follows
-        if ending is Ending.KEEP_ALIVE and self.factory.draining:
+        policy = exchange.policy
+        if (
+            policy is not None
+            and policy.max_requests is not None
+            and exchange.record.index >= policy.max_requests
+            and ending in (Ending.KEEP_ALIVE, Ending.CLOSE)
+            and exchange.body.complete
+            and not self.factory.draining
+        ):
+            self._last_request(exchange, policy, held=ending is Ending.KEEP_ALIVE)
+        elif ending is Ending.KEEP_ALIVE and self.factory.draining:
             exchange.note(Event.CLOSE, None, "shutting down: the connection is not kept")
             self._conclude(exchange, Outcome.CLOSED)
             self._close(linger=False)
@@ -907,6 +1019,34 @@ class OriginProtocol(Protocol):
             exchange.note(Event.CLOSE)
             self._conclude(exchange, Outcome.CLOSED)
             self._close(linger=not exchange.body.complete)
+
+    def _last_request(self, exchange: _Exchange, policy: ConnectionPolicy, *, held: bool) -> None:
+        """The connection's last request by ``connection.max_requests`` has its response: the
+        origin closes now (a FIN; its response said ``Connection: close`` if ``close_header``),
+        or, with ``close_on_next_request`` and no close announced, when the next request
+        arrives. Either way reading goes on, so a request that follows is journaled."""
+        limit = policy.max_requests
+        why = f"the origin closed the connection after {limit} requests (connection.max_requests)"
+        if held and policy.close_on_next_request:
+            exchange.note(
+                Event.NOTE,
+                None,
+                f"the connection's last request (connection.max_requests: {limit}): the origin "
+                "closes it when the next request arrives (close_on_next_request)",
+            )
+            self._conclude(exchange, Outcome.KEEP_ALIVE)
+            self._origin_closed = why
+            self._late = policy.late_request
+        else:
+            silent = "" if policy.close_header else ", without Connection: close"
+            exchange.note(
+                Event.CLOSE,
+                None,
+                f"the connection's last request (connection.max_requests: {limit}){silent}",
+            )
+            self._conclude(exchange, Outcome.CLOSED)
+            self._close_kept(why, policy.late_request)
+        self._next_request()
 
     def _hand_off(self, exchange: _Exchange, hand_off: HandOff) -> None:
         """Give the connection to autobahn: h11 reads no more, every byte goes to autobahn.
@@ -943,6 +1083,7 @@ class OriginProtocol(Protocol):
         complete and neither side asked to close.
         """
         self._plain_head = b""
+        self._idle_since = self.factory.clock.seconds()
         if self._h11 is not None:
             buffered, closed = self._h11.trailing_data
             self._h11 = None

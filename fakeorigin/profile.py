@@ -974,6 +974,66 @@ Step = Annotated[
 ]
 
 
+class ConnectionPolicy(_Model):
+    """When the origin closes a kept-alive connection, and what a request that meets the close gets.
+
+    Real servers end keep-alive connections on their own: after a time with no request
+    (nginx's ``keepalive_timeout``, 75 s; Apache's ``KeepAliveTimeout``, 5 s) and after a
+    number of requests (nginx's ``keepalive_requests``, 1,000). A client or proxy that sends a
+    request on a connection just as the origin closes it meets the keep-alive race: no response
+    ever comes. RFC 9112 section 9.3.1 lets a client retry such a request on a new connection
+    when it is idempotent (RFC 9110 section 9.2.2), never silently when it is not. The policy of
+    the profile that served a connection's latest request applies to that connection.
+
+    Fields:
+        max_requests: the request with this number on its connection is the last one: the
+            origin closes the connection after its response. Every request on the connection
+            counts, whichever profile served it.
+        close_header: whether that last response says ``Connection: close`` (RFC 9112 section
+            9.6). With ``false`` the response looks like any other and the origin closes after
+            it without warning, which RFC 9112 section 9.3 allows a server at any time.
+        idle_timeout: seconds the connection may wait for its next request before the origin
+            closes it; down to milliseconds, to aim the race at a client's next request.
+            Default: ``--idle-timeout``.
+        late_request: what a request that arrives after the origin's close gets: ``ignore``
+            (the origin has sent its FIN; it reads the request and never answers: the client
+            sees the connection end with no response) or ``reset`` (an RST, as a kernel
+            answers bytes sent to a socket its server closed). Either way the journal has a
+            record of it with the event ``late-request``.
+        close_on_next_request: hold each close the origin has not announced (after
+            ``max_requests`` with ``close_header: false``, or once ``idle_timeout`` has passed)
+            until the next request arrives, then close on it: the race every time instead of
+            by timing. A connection that sends nothing more is closed by ``--idle-timeout``.
+
+    ```yaml
+    name: second-request-meets-the-close
+    steps:
+      - respond: {status: 200, body: "ok\n"}
+    connection: {max_requests: 1, close_header: false, close_on_next_request: true}
+    ```
+    """
+
+    max_requests: int | None = Field(default=None, ge=1)
+    close_header: bool = True
+    idle_timeout: float | None = Field(default=None, gt=0)
+    late_request: Literal["ignore", "reset"] = "ignore"
+    close_on_next_request: bool = False
+
+    @model_validator(mode="after")
+    def _meaningful(self) -> ConnectionPolicy:
+        if not self.close_header and self.max_requests is None:
+            raise _error(
+                "close_header_without_max_requests",
+                "close_header applies to the last response of max_requests: set max_requests",
+            )
+        if self.close_on_next_request and self.max_requests is None and self.idle_timeout is None:
+            raise _error(
+                "nothing_to_hold",
+                "close_on_next_request holds the close of max_requests or idle_timeout: set one",
+            )
+        return self
+
+
 class Profile(_Model):
     """A named, ordered list of steps: what fakeorigin does with one request.
 
@@ -983,11 +1043,15 @@ class Profile(_Model):
         steps: run in order; the last must be a final action (respond, raw, violate, close,
             reset, hang, websocket), and nothing may follow violate, close, reset, hang or
             websocket.
+        connection: when the origin closes a kept-alive connection after this profile's
+            response, and what a request meeting that close gets: see
+            [The connection](#the-connection).
     """
 
     name: str
     description: str = ""
     steps: list[Step] = Field(min_length=1)
+    connection: ConnectionPolicy | None = None
 
     @field_validator("name")
     @classmethod

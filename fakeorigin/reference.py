@@ -30,6 +30,7 @@ from fakeorigin.profile import (
     FINAL_KINDS,
     STEP_KINDS,
     TERMINAL_KINDS,
+    ConnectionPolicy,
     Headers,
     Profile,
     Step,
@@ -485,6 +486,29 @@ def _bundled() -> str:
     return "\n\n".join(parts)
 
 
+_CONNECTION_AFTER = """\
+The journal shows which connection and which request met the close: the request's record (its
+`connection_id` and `index`) ends with `late-request` (why, and that it was not answered) and
+then `close` or `reset`; the record of the connection's last answered request ends with a
+`close` or a `note` naming `connection.max_requests`. `/health` counts the idle closes in
+`connections.idle_closed`. The bundled `keepalive-race` and `keepalive-idle-race` profiles
+provoke the race; [reliability.md](reliability.md#the-keep-alive-race) shows how to aim them at
+a proxy and what a conformant proxy does."""
+
+
+def _connection() -> str:
+    doc = parse_docstring(ConnectionPolicy)
+    return "\n\n".join(
+        [
+            "## The connection",
+            doc.before,
+            fields_table(ConnectionPolicy),
+            doc.after,
+            _CONNECTION_AFTER,
+        ]
+    )
+
+
 def profiles_reference() -> str:
     """The Markdown of ``docs/profiles.md``."""
     sections = [
@@ -498,6 +522,7 @@ def profiles_reference() -> str:
             terminal=_kinds(TERMINAL_KINDS, "or"),
             open_final=_kinds(FINAL_KINDS - TERMINAL_KINDS, "or"),
         ),
+        _connection(),
         "## Step reference",
         *(step_section(kind) for kind in STEP_KINDS),
         _bundled(),

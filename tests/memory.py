@@ -108,14 +108,18 @@ class MemoryTransport(StringTransport):
 
 
 class HalfCloseTransport(MemoryTransport):
-    """A transport that records a half-close, as a TCP transport's loseWriteConnection does."""
+    """A transport that records a half-close, as a TCP transport's loseWriteConnection does,
+    and tells its protocol the write side is closed (nothing is ever buffered here)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.write_closed = False
+        self.half_closed_protocol: OriginProtocol | None = None
 
     def loseWriteConnection(self) -> None:  # noqa: N802 (Twisted API)
         self.write_closed = True
+        if self.half_closed_protocol is not None:
+            self.half_closed_protocol.writeConnectionLost()
 
 
 class Client:
@@ -190,6 +194,8 @@ class MemoryOrigin:
         """A new connection; ``half_close`` gives it a transport with loseWriteConnection."""
         transport = HalfCloseTransport() if half_close else MemoryTransport()
         protocol = self.factory.buildProtocol(None)
+        if isinstance(transport, HalfCloseTransport):
+            transport.half_closed_protocol = protocol
         protocol.makeConnection(transport)  # type: ignore[no-untyped-call]
         client = Client(protocol, transport)
         self.clients.append(client)

@@ -11,6 +11,7 @@ Timing assertions allow 50-100 ms of slack around the profile's schedule.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import random
 import re
@@ -52,6 +53,8 @@ BUNDLED = (
     "expect-ignore",
     "expect-reject",
     "hang",
+    "keepalive-idle-race",
+    "keepalive-race",
     "processing-trickle",
     "reset-after-headers",
     "slow-body",
@@ -963,6 +966,87 @@ async def test_pipelined_bad_request_is_journaled_with_its_raw_bytes(
     await origin.settle()
     _, bad = origin.records()
     assert bad.raw_request == b"GET /bad HTTP/1.1\r\n\r\n"
+
+
+# -- keepalive-race, keepalive-idle-race --------------------------------------------------------
+
+
+def connection_of(record: ExchangeRecord) -> tuple[int, int, str, str]:
+    return (record.connection_id, record.index, record.target, record.outcome.value)
+
+
+@pytest_twisted.ensureDeferred
+async def test_keepalive_race_curl_retries_the_get_on_a_new_connection(
+    origin: RunningOrigin,
+) -> None:
+    # curl reuses the connection for the second URL; the origin closes it as the request
+    # arrives; curl sees the connection die with nothing received and retries once.
+    urls = [f"{origin.url}/1", f"{origin.url}/2"]
+    result = await deferToThread(curl, "-v", *pick("keepalive-race"), *urls)
+
+    assert (result.exit_code, result.http_code) == (0, 200), result.stderr
+    assert result.output.count(b"served\n") == 2
+    assert "Re-using existing connection" in result.stderr
+    await origin.settle()
+    first, late, retried = origin.records()
+    c1, c2 = first.connection_id, retried.connection_id
+    assert [connection_of(r) for r in (first, late, retried)] == [
+        (c1, 1, "/1", "keep-alive"),
+        (c1, 2, "/2", "closed"),
+        (c2, 1, "/2", "keep-alive"),
+    ]
+    assert c2 != c1
+    assert [entry.event for entry in late.timeline][-2:] == ["late-request", "close"]
+    assert first.timeline[-1].detail is not None
+    assert "close_on_next_request" in first.timeline[-1].detail
+
+
+def _three_gets_one_after_a_pause(port: int, pause: float) -> list[str]:
+    """Python's http.client on one kept connection: GET /1, GET /2 at once, GET /3 after
+    ``pause`` seconds. What each call saw (a status, or the exception's name)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    seen = []
+    try:
+        for target, wait in (("/1", 0.0), ("/2", 0.0), ("/3", pause)):
+            time.sleep(wait)
+            try:
+                connection.request(
+                    "GET", target, headers={"Fakeorigin-Profile": "keepalive-idle-race"}
+                )
+                response = connection.getresponse()
+                response.read()
+                seen.append(str(response.status))
+            except (http.client.HTTPException, OSError) as err:
+                seen.append(type(err).__name__)
+                connection.close()
+    finally:
+        connection.close()
+    return seen
+
+
+@pytest_twisted.ensureDeferred
+async def test_keepalive_idle_race_http_client_sees_the_stale_connection_close(
+    origin: RunningOrigin,
+) -> None:
+    # http.client does not retry: the request on the connection left idle for over 1 s gets
+    # "Remote end closed connection without response", the error a proxy turns into a 502.
+    seen = await deferToThread(_three_gets_one_after_a_pause, origin.port_number, 1.2)
+
+    assert seen == ["200", "200", "RemoteDisconnected"]
+    await origin.settle()
+    records = origin.records()
+    c1 = records[0].connection_id
+    assert [connection_of(r) for r in records] == [
+        (c1, 1, "/1", "keep-alive"),
+        (c1, 2, "/2", "keep-alive"),
+        (c1, 3, "/3", "closed"),
+    ]
+    late = records[2].timeline[-2]
+    assert late.event == "late-request"
+    assert late.detail is not None
+    assert "idle (connection.idle_timeout: 1, close_on_next_request): not answered" in late.detail
+    idle = float(late.detail.split(" after ")[1].split(" s idle")[0])
+    assert close_to(idle, 1.2)
 
 
 @pytest_twisted.ensureDeferred
