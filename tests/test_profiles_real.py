@@ -971,7 +971,7 @@ async def test_pipelined_bad_request_is_journaled_with_its_raw_bytes(
 # -- keepalive-race, keepalive-idle-race --------------------------------------------------------
 
 
-def connection_of(record: ExchangeRecord) -> tuple[int, int, str, str]:
+def connection_of(record: ExchangeRecord) -> tuple[int, int, str | None, str]:
     return (record.connection_id, record.index, record.target, record.outcome.value)
 
 
