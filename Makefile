@@ -16,7 +16,7 @@ BENCH_ARGS ?=
 
 help:
 	@echo "make run     serve the bundled profiles on http://127.0.0.1:8080 (ARGS='--profile hang')"
-	@echo "make test    lint, then the whole test suite (installs curl with apt-get if missing)"
+	@echo "make test    lint, then the whole test suite (installs curl, node, nginx, haproxy with apt-get if missing)"
 	@echo "make lint    ruff and mypy --strict"
 	@echo "make docker  build the image (needs a Docker engine)"
 	@echo "make bench   benchmarks next to twisted.web, aiohttp, autobahn (needs wrk)"
@@ -32,13 +32,20 @@ install: $(BIN)/.installed
 run: install
 	$(BIN)/fakeorigin serve $(ARGS)
 
-# Tests drive fakeorigin with clients no one here wrote: curl, and Node.js's http client (llhttp)
-# for the violation catalogue's verdicts.
+# Tests drive fakeorigin with clients no one here wrote: curl, Node.js's http client (llhttp)
+# for the violation catalogue's verdicts, and nginx and HAProxy in front for the keep-alive race
+# (each run in the foreground by the test: a policy-rc.d keeps apt from starting their services).
+TEST_PACKAGES := curl nodejs nginx haproxy
 test-tools:
-	@command -v curl >/dev/null 2>&1 && command -v node >/dev/null 2>&1 || { \
+	@missing=""; for tool in curl node nginx haproxy; do \
+	  PATH="$$PATH:/usr/sbin" command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	[ -z "$$missing" ] || { \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && apt-get install -y -qq curl nodejs >/dev/null; \
-	  else echo "make test needs curl and node: install them (e.g. sudo apt-get install curl nodejs)"; \
+	    guard=""; [ -e /usr/sbin/policy-rc.d ] || { guard=1; \
+	      printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; }; \
+	    apt-get update -qq && apt-get install -y -qq $(TEST_PACKAGES) >/dev/null; status=$$?; \
+	    [ -z "$$guard" ] || rm -f /usr/sbin/policy-rc.d; exit $$status; \
+	  else echo "make test needs$$missing: install them (e.g. sudo apt-get install $(TEST_PACKAGES))"; \
 	    exit 1; fi; }
 
 test: install test-tools lint hadolint
