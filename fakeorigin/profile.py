@@ -1008,7 +1008,7 @@ class ConnectionPolicy(_Model):
     ```yaml
     name: second-request-meets-the-close
     steps:
-      - respond: {status: 200, body: "ok\n"}
+      - respond: {status: 200, body: "ok\\n"}
     connection: {max_requests: 1, close_header: false, close_on_next_request: true}
     ```
     """
