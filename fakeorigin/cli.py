@@ -156,6 +156,13 @@ SERVE_OPTIONS = (
         default=300.0,
     ),
     _Option(
+        "--stall-timeout",
+        _positive_float,
+        "seconds a response may wait on a client that reads nothing (Twisted's write buffer "
+        "full); then the exchange ends with a reset, journaled stalled (default 60)",
+        default=60.0,
+    ),
+    _Option(
         "--max-connections",
         _positive_int,
         "connections open at once; more are reset at accept and counted (default: what the "

@@ -105,6 +105,10 @@ __all__ = [
 
 SERVER_HEADER = b"fakeorigin/" + __version__.encode("ascii")
 
+#: A body larger than this is written in pieces of this size: the protocol may pause between
+#: two (a client that does not read), and no write copies more than this at once.
+_PIECE_BYTES = 64 * 1024
+
 _S = TypeVar("_S")
 _V = TypeVar("_V")
 
@@ -357,6 +361,10 @@ def _respond(spec: Respond, run: _Run) -> Iterator[Action]:
         pass
     elif chunked or spec.dribble:
         yield from _content(spec, head.content, chunked, run)
+    elif len(head.content) > _PIECE_BYTES:  # in pieces: the protocol may pause between them
+        content = head.content
+        for start in range(0, len(content), _PIECE_BYTES):
+            yield Write(content[start : start + _PIECE_BYTES])
     elif head.content:
         yield Write(head.content)  # all of it at once: no pieces to cut
     yield Note(Event.RESPONSE_COMPLETE, spec.status)

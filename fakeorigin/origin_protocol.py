@@ -29,6 +29,7 @@ from twisted.internet.interfaces import (
     IAddress,
     IDelayedCall,
     IHalfCloseableProtocol,
+    IPushProducer,
     IReactorTime,
     ISSLTransport,
     ITransport,
@@ -73,6 +74,10 @@ INTERNAL_ERROR = "internal error: see the server log"
 #: control holds the rest at the client) until that request's turn comes.
 _PIPELINE_BYTES = 64 * 1024
 
+#: Consecutive writes are gathered into one ``transport.write`` up to this many bytes; then
+#: they go out, and the profile goes on only if Twisted's buffer has room (backpressure).
+_FLUSH_BYTES = 64 * 1024
+
 #: Empty lines (CRLF or a bare LF) before a request line: skipped (RFC 9112 section 2.2).
 _EMPTY_LINES = re.compile(rb"(?:\r?\n)*")
 _LINE_ENDS = (b"\r", b"\n")
@@ -96,12 +101,16 @@ class OriginSettings:
         idle_timeout_seconds: how long a connection may wait with no request under way (no
             byte of one yet: a new connection, or a kept one after its response); then it is
             closed with a FIN (``--idle-timeout``).
+        stall_timeout_seconds: how long the response may wait on a client that reads nothing
+            (Twisted's write buffer full, the profile paused); then the exchange is journaled
+            ``stalled`` and the connection reset (``--stall-timeout``).
     """
 
     max_duration_seconds: float = 600.0
     linger_seconds: float = 2.0
     header_timeout_seconds: float = 60.0
     idle_timeout_seconds: float = 300.0
+    stall_timeout_seconds: float = 60.0
 
 
 class OriginFactory(ServerFactory):
@@ -328,9 +337,16 @@ class _ResetWhenFlushed:
         self.armed = False
 
 
-@implementer(IHalfCloseableProtocol)
+@implementer(IHalfCloseableProtocol, IPushProducer)
 class OriginProtocol(Protocol):
-    """One client connection to the origin."""
+    """One client connection to the origin.
+
+    It is also its transport's streaming producer: when Twisted's write buffer for a client
+    that does not read passes its size (64 KiB), ``pauseProducing`` stops the profile after
+    its current write, ``resumeProducing`` carries on once the buffer has drained, and a pause
+    longer than ``--stall-timeout`` ends the exchange. So a client that stops reading costs
+    the server a buffer, not the whole response (nor a 102 a second for ten minutes).
+    """
 
     def __init__(self, factory: OriginFactory, connection_id: int) -> None:
         self.factory = factory
@@ -369,6 +385,8 @@ class OriginProtocol(Protocol):
         self._late = "ignore"
         self._write_closed = False  # our half-close is done: nothing of ours is buffered
         self._abort_when_write_closed = False
+        self._write_paused = False  # Twisted's write buffer is full: the profile waits
+        self._stall_call: Timer | None = None
         self._websocket: WebSocketSession | None = None
 
     @property
@@ -390,8 +408,55 @@ class OriginProtocol(Protocol):
             host, port = getattr(peer, "host", None), getattr(peer, "port", None)
             self._client = f"{host}:{port}" if host is not None else str(peer)
         self.factory.connection_made(self)
+        self.transport.registerProducer(self, True)  # type: ignore[union-attr]
         self._write_on_accept()
         self._become_idle()
+
+    # -- backpressure (IPushProducer) -------------------------------------------------------
+
+    def pauseProducing(self) -> None:  # noqa: N802 (Twisted API)
+        """Twisted's write buffer is over its size: the profile writes nothing more until it
+        drains, for up to ``--stall-timeout``."""
+        self._write_paused = True
+        if self._stall_call is None:
+            self._stall_call = self._timers.later(
+                self.factory.settings.stall_timeout_seconds, self._stalled
+            )
+
+    def resumeProducing(self) -> None:  # noqa: N802 (Twisted API)
+        """The buffer has drained: the profile carries on where it paused."""
+        self._write_paused = False
+        self._timers.cancel(self._stall_call)
+        self._stall_call = None
+        self._advance()
+
+    def stopProducing(self) -> None:  # noqa: N802 (Twisted API)
+        """The connection is going: :meth:`connectionLost` does the rest."""
+
+    def _stalled(self) -> None:
+        """The client has taken no byte for ``--stall-timeout`` seconds: end the exchange
+        (journaled ``stalled``) and reset the connection, since a FIN would wait behind the
+        bytes the client does not read."""
+        self._stall_call = None
+        if not self._write_paused:
+            return
+        seconds = self.factory.settings.stall_timeout_seconds
+        why = f"the client read nothing for {seconds:g} s while the response waited"
+        exchange = self._exchange
+        if exchange is not None and exchange.record.outcome is Outcome.RUNNING:
+            if exchange.actions is not None:
+                exchange.actions.close()
+                exchange.actions = None
+            exchange.note(Event.STALLED, None, why + " (--stall-timeout)")
+            self._conclude(exchange, Outcome.STALLED)
+        else:
+            log.info(
+                "connection {id}: {why}; reset (--stall-timeout)", id=self.connection_id, why=why
+            )
+        self._timers.cancel_all()
+        self._closing = True
+        self._reading = False
+        self.transport.abortConnection()  # type: ignore[union-attr]
 
     # -- waiting for a request (--idle-timeout) ---------------------------------------------
 
@@ -906,7 +971,10 @@ class OriginProtocol(Protocol):
         exchange = self._exchange
         if exchange is None or exchange.actions is None or exchange.finished:
             return
+        if self._write_paused:
+            return  # resumeProducing carries on
         out: list[bytes] = []  # consecutive writes (a head and its body) go out as one
+        size = 0
         try:
             for action in exchange.actions:
                 if isinstance(action, Write):
@@ -915,6 +983,13 @@ class OriginProtocol(Protocol):
                     exchange.wrote = exchange.wrote or action.event is not Event.INTERIM_SENT
                     if action.event is not None:
                         exchange.note(action.event, action.status, action.detail)
+                    size += len(action.data)
+                    if size >= _FLUSH_BYTES:
+                        self._write(b"".join(out))
+                        out.clear()
+                        size = 0
+                        if self._write_paused:
+                            return  # resumeProducing carries on
                     continue
                 if out:
                     self._write(b"".join(out))
@@ -1068,6 +1143,7 @@ class OriginProtocol(Protocol):
             on_end=lambda outcome: self._websocket_ended(exchange, outcome),
         )
         self._websocket = session
+        self.transport.unregisterProducer()  # type: ignore[union-attr] # autobahn writes now
         session.start(self.transport, replay_head(exchange.request) + buffered)  # type: ignore[arg-type]
 
     def _websocket_ended(self, exchange: _Exchange, outcome: Outcome) -> None:
@@ -1204,6 +1280,8 @@ class OriginProtocol(Protocol):
             transport.abortConnection()
             return
         producer = _ResetWhenFlushed(transport)
+        if transport.producer is self:
+            transport.unregisterProducer()
         transport.registerProducer(producer, False)
         producer.armed = True
         transport.loseConnection()

@@ -5,10 +5,12 @@ Twisted's ``transport.write`` only buffers: the bytes leave on the reactor's nex
 dispatch, the ``send``, and one more ``epoll_ctl`` to stop watching. For a server that writes a
 102 to 10,000 connections a second, or answers 25,000 requests a second, that round trip is a
 large part of the reactor's work (bench/FINDINGS.md). So when the transport is a plain TCP
-connection that is open, holds no bytes, has no producer and is not closing, the bytes are sent
-at once on its own socket, as ``doWrite`` would send them. Whatever the socket does not take
-(a full send buffer), and the whole write on any error, go to ``transport.write`` as before:
-the order of bytes and Twisted's handling of a failed or lost connection do not change.
+connection that is open, holds no bytes, has no producer but a streaming one (the origin's
+own, which Twisted tells of a full buffer only through ``transport.write``) and is not closing,
+the bytes are sent at once on its own socket, as ``doWrite`` would send them. Whatever the
+socket does not take (a full send buffer), and the whole write on any error, go to
+``transport.write`` as before: the order of bytes and Twisted's handling of a failed or lost
+connection do not change.
 
 Any other transport (TLS, UNIX sockets, the tests' in-memory ones) is written as usual. The
 check reads attributes of Twisted's ``FileDescriptor`` that are not all public; if a Twisted
@@ -27,6 +29,7 @@ _STATE = (
     "connected",
     "disconnecting",
     "producer",
+    "streamingProducer",
     "dataBuffer",
     "offset",
     "_tempDataLen",
@@ -45,13 +48,14 @@ def _has_state(transport: Any) -> bool:
 
 def idle(transport: Any) -> bool:
     """True when ``transport`` is an open TCP connection with nothing buffered, no producer
-    and no close under way: bytes sent on its socket now come in the right order."""
+    but a streaming one (the origin's own, for backpressure: with nothing buffered it is not
+    paused) and no close under way: bytes sent on its socket now come in the right order."""
     return (
         type(transport) is tcp.Server
         and _has_state(transport)
         and bool(transport.connected)
         and not transport.disconnecting
-        and transport.producer is None
+        and (transport.producer is None or transport.streamingProducer)
         and transport._tempDataLen == 0
         and len(transport.dataBuffer) == transport.offset
         and not transport._writeDisconnecting

@@ -177,6 +177,7 @@ def origin_factory(
             max_duration_seconds=settings["max_duration"],
             header_timeout_seconds=settings["header_timeout"],
             idle_timeout_seconds=settings["idle_timeout"],
+            stall_timeout_seconds=settings["stall_timeout"],
         ),
         limits=Limits(settings["max_header_bytes"], settings["max_body_bytes"]),
         max_connections=max_connections,

@@ -80,6 +80,7 @@ def test_serve_defaults() -> None:
         "max_body_bytes": 1 << 30,
         "header_timeout": 60.0,
         "idle_timeout": 300.0,
+        "stall_timeout": 60.0,
         "max_connections": None,
         "shutdown_grace": 5.0,
         "journal_size": 10_000,
