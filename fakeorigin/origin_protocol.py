@@ -491,7 +491,10 @@ class OriginProtocol(Protocol):
         self._idle_since = now
         if self._closing:
             return
-        due = now + self._idle_seconds()
+        if self._policy is None:  # (the usual case, without a call)
+            due = now + self.factory.settings.idle_timeout_seconds
+        else:
+            due = now + self._idle_seconds()
         if self._idle_call is not None and self._idle_due <= due + 1e-6:
             return
         self._timers.cancel(self._idle_call)
@@ -917,10 +920,11 @@ class OriginProtocol(Protocol):
         exchange.started = True
         record = exchange.record
         head, exchange.head = exchange.head, b""
-        late = self._late_request(exchange)
-        if late is not None:
-            self._meet_close(exchange, late)
-            return
+        if self._origin_closed is not None or self._policy is not None:
+            late = self._late_request(exchange)
+            if late is not None:
+                self._meet_close(exchange, late)
+                return
         if self.factory.draining:
             record.error = "fakeorigin is shutting down"
             self._refuse(
@@ -1159,7 +1163,6 @@ class OriginProtocol(Protocol):
         complete and neither side asked to close.
         """
         self._plain_head = b""
-        self._idle_since = self.factory.clock.seconds()
         if self._h11 is not None:
             buffered, closed = self._h11.trailing_data
             self._h11 = None
@@ -1174,6 +1177,7 @@ class OriginProtocol(Protocol):
             self.factory.state.journal.seal(self._exchange.record)  # nothing changes it now
         self._exchange = None
         if self._head_started():
+            self._idle_since = self.factory.clock.seconds()  # no wait: the next head is here
             self._await_head()
         else:
             self._become_idle()
