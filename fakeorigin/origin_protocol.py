@@ -552,7 +552,8 @@ class OriginProtocol(Protocol):
     def _late_request(self, exchange: _Exchange) -> str | None:
         """Why this request meets the origin's close, if it does: the origin closed the
         connection (or holds a close for it), or it arrives after the profile's
-        ``connection.idle_timeout`` with ``close_on_next_request``."""
+        ``connection.idle_timeout`` with ``close_on_next_request`` (then the profile's
+        ``late_request`` says how it is answered)."""
         if self._origin_closed is not None:
             return self._origin_closed
         policy = self._policy
@@ -561,6 +562,7 @@ class OriginProtocol(Protocol):
         idle = exchange.head_time - self._idle_since
         if idle < policy.idle_timeout:
             return None
+        self._late = policy.late_request
         return (
             f"the origin closed the connection after {idle:.3f} s idle "
             f"(connection.idle_timeout: {policy.idle_timeout:g}, close_on_next_request)"

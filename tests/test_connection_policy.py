@@ -164,6 +164,22 @@ def test_idle_close_on_next_request_serves_a_prompt_request_and_closes_on_a_late
     )
 
 
+def test_idle_close_on_next_request_with_reset() -> None:
+    origin = origin_with(
+        {"idle_timeout": 0.05, "close_on_next_request": True, "late_request": "reset"}
+    )
+    client = origin.connect(half_close=True)
+    client.send(get(1))
+    assert client.take() == OK
+    origin.advance(0.05)
+    client.send(get(2))
+    producer = client.transport.producer  # the RST once what was written has gone out
+    assert producer is not None
+    producer.resumeProducing()
+    assert (client.take(), client.state) == (b"", "aborted")
+    assert outcomes(origin) == [(1, 1, "keep-alive"), (1, 2, "reset")]
+
+
 def test_the_latest_profile_policy_applies_and_other_profiles_keep_connections() -> None:
     origin = origin_with({"max_requests": 2})
     client = origin.connect(half_close=True)

@@ -3,8 +3,10 @@ nothing that runs is ever cut by it. In memory (task.Clock), then one real serve
 
 from __future__ import annotations
 
+import json
 import socket
 import time
+from pathlib import Path
 
 import pytest
 
@@ -101,3 +103,54 @@ def test_a_real_server_closes_a_silent_connection_with_a_fin() -> None:
         assert data == b""
         assert 0.4 < waited < 5.0
         assert served.client().health()["connections"]["idle_closed"] == 1
+
+
+# -- a profile's connection policy on a real socket --------------------------------------------
+
+
+def _kept_then_late(port: int, pause: float) -> tuple[bytes, bytes, str]:
+    """GET on a new connection, read the response, wait ``pause`` s, send a second GET on it,
+    then read to the end: what each read got, and how the stream ended."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+        client.sendall(GET)
+        first = client.recv(65536)
+        time.sleep(pause)
+        client.sendall(GET)
+        rest = b""
+        try:
+            while chunk := client.recv(65536):
+                rest += chunk
+            ended = "FIN"
+        except ConnectionResetError:
+            ended = "RST"
+    return first, rest, ended
+
+
+@pytest.mark.parametrize(
+    ("policy", "pause", "ended"),
+    [
+        # The idle timer's FIN crosses the second request: journaled, no answer, FIN.
+        ({"idle_timeout": 0.2}, 0.5, "FIN"),
+        # Held until the request arrives, then an RST (nginx's kernel, as an origin).
+        ({"idle_timeout": 0.2, "close_on_next_request": True, "late_request": "reset"}, 0.5, "RST"),
+    ],
+)
+def test_a_request_that_meets_the_close_on_a_real_socket(
+    tmp_path: Path, policy: dict[str, object], pause: float, ended: str
+) -> None:
+    steps = '[{respond: {status: 200, body: "kept\\n"}}]'
+    fields = ", ".join(f"{key}: {json.dumps(value)}" for key, value in policy.items())
+    (tmp_path / "kept.yaml").write_text(
+        f"name: kept\nsteps: {steps}\nconnection: {{{fields}}}\n", encoding="utf-8"
+    )
+    with serving("--profiles", str(tmp_path), "--profile", "kept") as served:
+        first, rest, how = _kept_then_late(served.origin_port, pause)
+        assert status_lines(first) == [200]
+        assert (rest, how) == (b"", ended)  # the second request was never answered
+        records = served.client().journal()
+        assert [(r["index"], r["outcome"]) for r in records] == [
+            (1, "keep-alive"),
+            (2, "closed" if ended == "FIN" else "reset"),
+        ]
+        assert records[1]["timeline"][-2]["event"] == "late-request"
+        assert records[0]["connection_id"] == records[1]["connection_id"]
