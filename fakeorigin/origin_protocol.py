@@ -560,7 +560,7 @@ class OriginProtocol(Protocol):
         if policy is None or policy.idle_timeout is None or not policy.close_on_next_request:
             return None
         idle = exchange.head_time - self._idle_since
-        if idle < policy.idle_timeout:
+        if idle < policy.idle_timeout - 1e-6:  # (a float's rounding is not a shorter wait)
             return None
         self._late = policy.late_request
         return (
