@@ -422,6 +422,9 @@ class OriginProtocol(Protocol):
             self._stall_call = self._timers.later(
                 self.factory.settings.stall_timeout_seconds, self._stalled
             )
+        exchange = self._exchange
+        if exchange is not None and exchange.running:
+            self._arm_deadline(exchange)  # a pause may outlast --max-duration
 
     def resumeProducing(self) -> None:  # noqa: N802 (Twisted API)
         """The buffer has drained: the profile carries on where it paused."""
@@ -523,7 +526,11 @@ class OriginProtocol(Protocol):
             return
         self.factory.idle_closed_connections += 1
         policy = self._policy
-        if policy is not None and policy.idle_timeout == timeout:
+        if (
+            policy is not None
+            and policy.idle_timeout is not None
+            and not policy.close_on_next_request
+        ):
             why = f"the origin closed the connection after {timeout:g} s idle"
             self._close_kept(why + " (connection.idle_timeout)", policy.late_request)
         else:
@@ -541,6 +548,7 @@ class OriginProtocol(Protocol):
         self._late = late
         self._closing = True
         self._stop_idle_clock()
+        self._release_producer()
         transport: Any = self.transport
         half_close = getattr(transport, "loseWriteConnection", None)
         if self._read_closed or half_close is None or ISSLTransport.providedBy(transport):
@@ -698,7 +706,7 @@ class OriginProtocol(Protocol):
         self._read_closed = True
         if self._websocket is not None:
             # autobahn knows no half-close: for it the connection ends here.
-            self.transport.loseConnection()  # type: ignore[union-attr]
+            self._lose()
             return
         exchange = self._exchange
         if exchange is not None and not (exchange.finished and not exchange.hanging):
@@ -740,7 +748,7 @@ class OriginProtocol(Protocol):
             self.shut_down("shutdown: a hang ends here")
         elif exchange is None and not self._head_started() and not self._closing:
             self._closing = True
-            self.transport.loseConnection()  # type: ignore[union-attr]
+            self._lose()
 
     def shut_down(self, why: str) -> None:
         """Shutting down, this connection cannot wait any longer: journal an exchange that
@@ -755,7 +763,7 @@ class OriginProtocol(Protocol):
         if self._websocket is not None and self._websocket.close(1001, "shutting down"):
             return  # RFC 6455 section 7.4.1: 1001, going away
         self._timers.cancel_all()
-        self.transport.loseConnection()  # type: ignore[union-attr]
+        self._lose()
 
     def _parser(self) -> h11.Connection:
         """h11, made on first need; told of the running exchange's plain head, so that what
@@ -830,7 +838,7 @@ class OriginProtocol(Protocol):
         idle = exchange is None or exchange.finished
         if idle:
             self._closed_after_fin = True
-            self.transport.loseConnection()  # type: ignore[union-attr]
+            self._lose()
 
     def _take_events(self) -> bool:
         """Feed h11's ready events to the exchange; False once h11 refused the input."""
@@ -879,7 +887,7 @@ class OriginProtocol(Protocol):
             self._advance()
         elif exchange.finished and self._closing:
             # A lingering close has drained the upload: nothing more is expected.
-            self.transport.loseConnection()  # type: ignore[union-attr]
+            self._lose()
 
     # -- running an exchange ----------------------------------------------------------------
 
@@ -1119,7 +1127,7 @@ class OriginProtocol(Protocol):
             self._origin_closed = why
             self._late = policy.late_request
         else:
-            silent = "" if policy.close_header else ", without Connection: close"
+            silent = ", without Connection: close" if held else ""
             exchange.note(
                 Event.CLOSE,
                 None,
@@ -1149,7 +1157,7 @@ class OriginProtocol(Protocol):
             on_end=lambda outcome: self._websocket_ended(exchange, outcome),
         )
         self._websocket = session
-        self.transport.unregisterProducer()  # type: ignore[union-attr] # autobahn writes now
+        self._release_producer()  # autobahn writes from now on
         session.start(self.transport, replay_head(exchange.request) + buffered)  # type: ignore[arg-type]
 
     def _websocket_ended(self, exchange: _Exchange, outcome: Outcome) -> None:
@@ -1252,7 +1260,7 @@ class OriginProtocol(Protocol):
         if self._websocket is not None:
             # RFC 6455 section 7.4.1: 1001, going away; the closing handshake timeout drops it.
             if not self._websocket.close(1001, "max-duration"):
-                self.transport.loseConnection()  # type: ignore[union-attr]
+                self._lose()
             return
         self._timers.cancel(self._wait_call)
         if exchange.actions is not None:
@@ -1265,6 +1273,7 @@ class OriginProtocol(Protocol):
         """FIN after flushing; with ``linger``, drain the unread upload first (lingering close)."""
         self._closing = True
         self._stop_idle_clock()
+        self._release_producer()
         transport: Any = self.transport
         half_close = getattr(transport, "loseWriteConnection", None)
         if (
@@ -1278,6 +1287,19 @@ class OriginProtocol(Protocol):
         half_close()
         self._timers.later(self.factory.settings.linger_seconds, transport.abortConnection)
 
+    def _release_producer(self) -> None:
+        """Stop being the transport's producer, as the connection closes: with a paused
+        streaming producer registered, Twisted resumes it when the buffer has drained instead
+        of carrying out the close, and the FIN would never go."""
+        transport: Any = self.transport
+        if getattr(transport, "producer", None) is self:
+            transport.unregisterProducer()
+
+    def _lose(self) -> None:
+        """``loseConnection``: a FIN once everything written has gone out."""
+        self._release_producer()
+        self.transport.loseConnection()  # type: ignore[union-attr]
+
     def _reset(self) -> None:
         self._closing = True
         self._stop_idle_clock()
@@ -1286,8 +1308,7 @@ class OriginProtocol(Protocol):
             transport.abortConnection()
             return
         producer = _ResetWhenFlushed(transport)
-        if transport.producer is self:
-            transport.unregisterProducer()
+        self._release_producer()
         transport.registerProducer(producer, False)
         producer.armed = True
         transport.loseConnection()

@@ -189,3 +189,29 @@ def test_non_reading_clients_cost_a_buffer_each_not_the_body(
         outcomes = sorted(entry["outcome"] for entry in entries)
         assert outcomes == ["stalled"] * (CLIENTS + 1)
         served.assert_running()
+
+
+@pytest.mark.realsocket
+def test_a_close_while_paused_still_sends_its_fin(tmp_path: Path) -> None:
+    # --max-duration ends the exchange while the profile is paused on a full buffer. Twisted
+    # resumes a paused producer when its buffer drains instead of carrying out a close, so the
+    # origin stops being the producer as it closes: else the FIN never went, and this client,
+    # reading at last, waited for ever.
+    profile = tmp_path / "big.yaml"
+    profile.write_text(
+        f"name: big\nsteps:\n  - respond: {{status: 200, body_size: {16 * BIG}}}\n",
+        encoding="utf-8",
+    )
+    args = ["--profiles", str(tmp_path), "--profile", "big", "--max-duration", "1"]
+    with serving(*args) as served:
+        client = socket.create_connection(("127.0.0.1", served.origin_port), timeout=5)
+        with client:
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            client.sendall(GET)
+            time.sleep(1.5)  # paused, then cut by --max-duration
+            received = b""
+            while chunk := client.recv(65536):  # a timeout here: the FIN never came
+                received += chunk
+        assert 0 < len(received) < 16 * BIG
+        [record] = served.client().journal()
+        assert record["outcome"] == "max-duration"
