@@ -66,6 +66,37 @@ async def test_bytes_go_out_at_once_then_through_the_buffer_in_order() -> None:
         connector.disconnect()
 
 
+class _Producer:
+    def pauseProducing(self) -> None:  # noqa: N802 (Twisted API)
+        pass
+
+    def resumeProducing(self) -> None:  # noqa: N802 (Twisted API)
+        pass
+
+    def stopProducing(self) -> None:  # noqa: N802 (Twisted API)
+        pass
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_streaming_producer_keeps_the_fast_path_a_pull_producer_does_not() -> None:
+    # The origin is every connection's streaming producer (backpressure): with nothing
+    # buffered, bytes still go out at once. A pull producer (a reset waiting for the flush)
+    # means Twisted must see every byte.
+    transport, done, connector = await _pair(4)
+    try:
+        transport.registerProducer(_Producer(), True)
+        assert send_now.idle(transport)
+        send_now.write(transport, b"head")
+        assert (transport._tempDataLen, transport.dataBuffer) == (0, b"")  # sent at once
+        assert await done == b"head"
+        transport.unregisterProducer()
+        transport.registerProducer(_Producer(), False)
+        assert not send_now.idle(transport)
+        transport.unregisterProducer()
+    finally:
+        connector.disconnect()
+
+
 @pytest_twisted.ensureDeferred
 async def test_a_closing_connection_is_written_as_usual() -> None:
     transport, _, connector = await _pair(1)
