@@ -125,6 +125,27 @@ SERVE_OPTIONS = (
     ),
     _Option("--profile", str, "the active profile (default: default)", default="default"),
     _Option(
+        "--tls",
+        _flag,
+        "serve every --listen endpoint over TLS with a certificate from a CA made at start "
+        "(its file: --tls-ca, announced as ca)",
+        default=False,
+        switch=True,
+    ),
+    _Option(
+        "--tls-name",
+        str,
+        "with --tls, another name the certificate is valid for (always localhost, 127.0.0.1 "
+        "and ::1); repeatable",
+        repeatable=True,
+    ),
+    _Option(
+        "--tls-ca",
+        Path,
+        "with --tls, where to write the CA certificate (default: a new temporary directory, "
+        "removed at exit)",
+    ),
+    _Option(
         "--max-duration",
         _positive_float,
         "seconds an exchange may run before it is closed (default 600)",
@@ -281,6 +302,16 @@ def serve_settings(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str
         settings[option.dest] = option.default if value is None else value
     settings["listen"] = settings["listen"] or [DEFAULT_LISTEN]
     settings["profiles"] = settings["profiles"] or [bundled_profiles_dir()]
+    settings["tls_name"] = settings["tls_name"] or []
+    if settings["tls"]:
+        own = [d for d in settings["listen"] if d.split(":", 1)[0].lower() == "ssl"]
+        if own:
+            raise UsageError(
+                f"fakeorigin: --tls serves every --listen over TLS already: {own[0]} brings its "
+                "own certificate (give tcp: endpoints with --tls, or ssl: ones without it)"
+            )
+    elif settings["tls_name"] or settings["tls_ca"] is not None:
+        raise UsageError("fakeorigin: --tls-name and --tls-ca need --tls")
     return settings
 
 

@@ -172,6 +172,7 @@ class ControlAPI:
     Attributes:
         origin_urls: the origin's bound URLs, for ``/health`` (filled in once listening).
         origin: the origin's connection counts, for ``/health`` (its ``OriginFactory``).
+        ca: with ``--tls``, the CA certificate file the origin's certificate chains to.
     """
 
     app = _App()
@@ -192,6 +193,7 @@ class ControlAPI:
         self.clock = clock
         self.origin_urls: list[str] = []
         self.origin: ConnectionCounts | None = None
+        self.ca: str | None = None
         self._token = None if token is None else token.encode("utf-8")
         self._max_body_bytes = max_body_bytes
         self._max_duration_seconds = max_duration_seconds
@@ -308,6 +310,7 @@ class ControlAPI:
             origin=self.origin_urls,
             uptime_seconds=uptime,
             connections=connections,
+            ca=self.ca,
         )
         return _json(request, 200, body)
 

@@ -59,13 +59,15 @@ class Connections(_Out):
 
 
 class Health(_Out):
-    """``GET /health``; ``connections`` is null for an API run without an origin."""
+    """``GET /health``; ``connections`` is null for an API run without an origin; ``ca`` is
+    the CA certificate file to trust with ``--tls`` (null without)."""
 
     status: Literal["ok"]
     version: str
     origin: list[str]
     uptime_seconds: float
     connections: Connections | None
+    ca: str | None = None
 
 
 class ProfileSummary(_Out):
@@ -216,6 +218,14 @@ class BodyOut(_Out):
     head_text: str
 
 
+class TlsOut(_Out):
+    """The TLS of an exchange's connection."""
+
+    version: str = Field(description="e.g. TLSv1.3")
+    sni: str | None = Field(description="the server name the client asked for (SNI), if any")
+    alpn: str | None = Field(description="the ALPN protocol agreed (http/1.1), if any")
+
+
 class JournalEntry(_Out):
     """One exchange (see docs/journal.md)."""
 
@@ -241,6 +251,7 @@ class JournalEntry(_Out):
         description="after an upgrade: the handshake, the message log and both Close frames "
         "(docs/journal.md)",
     )
+    tls: TlsOut | None = Field(default=None, description="over TLS (--tls, ssl:); else null")
 
 
 class JournalPage(_Out):

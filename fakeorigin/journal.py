@@ -353,6 +353,9 @@ class ExchangeRecord:
         raw_request: for a malformed request, the bytes received (first 4 KiB).
         websocket: for an exchange handed to autobahn after a WebSocket opening handshake,
             the handshake, the message log and the close; None otherwise.
+        tls: over TLS, ``(version, SNI name, ALPN protocol)`` of its connection, e.g.
+            ``("TLSv1.3", "localhost", "http/1.1")`` (the last two None when the client sent
+            none); None over cleartext.
     """
 
     id: int
@@ -373,6 +376,7 @@ class ExchangeRecord:
     error: str | None = None
     raw_request: bytes | None = None
     websocket: WebSocketRecord | None = None
+    tls: tuple[str, str | None, str | None] | None = None
 
     def note(
         self, seconds: float, event: Event, status: int | None = None, detail: str | None = None
@@ -419,6 +423,7 @@ class ExchangeRecord:
             self.error,
             self.raw_request,
             None if self.websocket is None else self.websocket.sealed(),
+            self.tls,
         )
         outcome: str = self.outcome._value_
         return (self.id, self.profile, self.method, self.target, outcome, marshal.dumps(fields))
@@ -428,7 +433,7 @@ class ExchangeRecord:
         """A record equal to the one :meth:`sealed` was made from (a new object each time)."""
         (record_id, connection_id, index, client, started_at, method, target, http_version,
          headers, body, profile, selected_by, entries, before_continue, outcome, error, raw,
-         websocket) = marshal.loads(sealed[-1])  # fmt: skip
+         websocket, tls) = marshal.loads(sealed[-1])  # fmt: skip
         return cls(
             record_id,
             connection_id,
@@ -448,6 +453,7 @@ class ExchangeRecord:
             error,
             raw,
             None if websocket is None else WebSocketRecord.unsealed(websocket),
+            tls,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -473,6 +479,9 @@ class ExchangeRecord:
             if self.raw_request is None
             else base64.b64encode(self.raw_request).decode("ascii"),
             "websocket": None if self.websocket is None else self.websocket.to_dict(),
+            "tls": None
+            if self.tls is None
+            else dict(zip(("version", "sni", "alpn"), self.tls, strict=True)),
         }
 
 

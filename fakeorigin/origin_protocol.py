@@ -57,6 +57,7 @@ from fakeorigin.journal import RAW_REQUEST_BYTES, BodyRecord, Event, ExchangeRec
 from fakeorigin.profile import ConnectionPolicy
 from fakeorigin.state import OriginState, UnknownProfileError
 from fakeorigin.timers import Timer, TimerHeap, Timers
+from fakeorigin.tls import TlsFacts, tls_facts
 from fakeorigin.wire import RequestHead, reason_phrase, simple_request
 
 if TYPE_CHECKING:
@@ -387,6 +388,9 @@ class OriginProtocol(Protocol):
         self._abort_when_write_closed = False
         self._write_paused = False  # Twisted's write buffer is full: the profile waits
         self._stall_call: Timer | None = None
+        self._producing = False  # registered as the transport's streaming producer
+        self._over_tls = False
+        self._tls: TlsFacts | None = None  # read at the first request (the handshake is done)
         self._websocket: WebSocketSession | None = None
 
     @property
@@ -408,7 +412,9 @@ class OriginProtocol(Protocol):
             host, port = getattr(peer, "host", None), getattr(peer, "port", None)
             self._client = f"{host}:{port}" if host is not None else str(peer)
         self.factory.connection_made(self)
+        self._over_tls = ISSLTransport.providedBy(self.transport)
         self.transport.registerProducer(self, True)  # type: ignore[union-attr]
+        self._producing = True
         self._write_on_accept()
         self._become_idle()
 
@@ -911,6 +917,8 @@ class OriginProtocol(Protocol):
         clock = self.factory.clock
         now = clock.seconds()
         record = self.factory.state.journal.open(self.connection_id, self._index, self._client, now)
+        if self._over_tls:
+            record.tls = self._tls_facts()
         record.method = request.method.decode("latin-1")
         record.target = request.target.decode("latin-1")
         record.http_version = request.http_version.decode("latin-1")
@@ -1242,6 +1250,8 @@ class OriginProtocol(Protocol):
         )
         record.raw_request = bytes(self._raw[:RAW_REQUEST_BYTES])
         record.error = why
+        if self._over_tls:
+            record.tls = self._tls_facts()
         exchange = _Exchange(RequestHead(b"", b"", b"", ()), record, clock, clock.seconds())
         exchange.started = True
         self._exchange = exchange
@@ -1287,13 +1297,20 @@ class OriginProtocol(Protocol):
         half_close()
         self._timers.later(self.factory.settings.linger_seconds, transport.abortConnection)
 
+    def _tls_facts(self) -> TlsFacts | None:
+        """The connection's TLS version, SNI name and ALPN protocol, read once."""
+        if self._tls is None:
+            self._tls = tls_facts(self.transport)
+        return self._tls
+
     def _release_producer(self) -> None:
         """Stop being the transport's producer, as the connection closes: with a paused
-        streaming producer registered, Twisted resumes it when the buffer has drained instead
-        of carrying out the close, and the FIN would never go."""
-        transport: Any = self.transport
-        if getattr(transport, "producer", None) is self:
-            transport.unregisterProducer()
+        streaming producer registered, Twisted's TCP transport resumes it when the buffer has
+        drained instead of carrying out the close, and its TLS transport sends no
+        close_notify (nor FIN) while any producer is registered."""
+        if self._producing:
+            self._producing = False
+            self.transport.unregisterProducer()  # type: ignore[union-attr]
 
     def _lose(self) -> None:
         """``loseConnection``: a FIN once everything written has gone out."""
@@ -1301,14 +1318,20 @@ class OriginProtocol(Protocol):
         self.transport.loseConnection()  # type: ignore[union-attr]
 
     def _reset(self) -> None:
+        """An RST once what was written has gone out. Over TLS the RST is the TCP
+        connection's, after the encrypted bytes it holds (no close_notify: a reset is a
+        reset); a TLS transport with nothing below it to flush is aborted at once."""
         self._closing = True
         self._stop_idle_clock()
+        self._release_producer()
         transport: Any = self.transport
         if ISSLTransport.providedBy(transport):
-            transport.abortConnection()
-            return
+            below = getattr(transport, "transport", None)
+            if below is None or getattr(below, "producer", True) is not None:
+                transport.abortConnection()
+                return
+            transport = below
         producer = _ResetWhenFlushed(transport)
-        self._release_producer()
         transport.registerProducer(producer, False)
         producer.armed = True
         transport.loseConnection()

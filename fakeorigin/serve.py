@@ -102,9 +102,14 @@ def serve(settings: dict[str, Any], out: IO[str], err: IO[str]) -> int:
         log.warn("{problem}: served anyway (a bundled profile)", problem=str(warning))
     exit_code = 0
 
+    served, generated = tls_factory(reactor, factory, settings)
+    ca = None if generated is None else str(generated.ca_path)
+
     async def start() -> None:
         nonlocal exit_code
-        origin = await listen(reactor, settings["listen"], factory, settings["backlog"])
+        origin = await listen(
+            reactor, settings["listen"], served, settings["backlog"], tls=generated is not None
+        )
         collector = CollectorSchedule(reactor, factory)
         reactor.addSystemEventTrigger("before", "shutdown", collector.stop)
         reactor.addSystemEventTrigger(
@@ -114,7 +119,7 @@ def serve(settings: dict[str, Any], out: IO[str], err: IO[str]) -> int:
         )
         control_url = None
         if settings["control"].strip().lower() != "none":
-            control_url = await start_control(reactor, state, factory, origin.urls, settings)
+            control_url = await start_control(reactor, state, factory, origin.urls, settings, ca=ca)
             if control_url is None:
                 exit_code = 2
                 reactor.stop()
@@ -131,7 +136,13 @@ def serve(settings: dict[str, Any], out: IO[str], err: IO[str]) -> int:
             limit=limit.describe(),
         )
         if settings["announce"]:
-            line = {"fakeorigin": __version__, "origin": origin.urls, "control": control_url}
+            line: dict[str, Any] = {
+                "fakeorigin": __version__,
+                "origin": origin.urls,
+                "control": control_url,
+            }
+            if ca is not None:
+                line["ca"] = ca
             out.write(json.dumps(line) + "\n")
             out.flush()
 
@@ -153,6 +164,24 @@ def serve(settings: dict[str, Any], out: IO[str], err: IO[str]) -> int:
         return 1
     log.info("fakeorigin stopped")
     return exit_code
+
+
+def tls_factory(reactor: Any, factory: OriginFactory, settings: dict[str, Any]) -> tuple[Any, Any]:
+    """With ``--tls``: the origin's factory served over TLS with a certificate from a CA made
+    now (:mod:`fakeorigin.tls`, its file removed at exit unless ``--tls-ca`` named it), and
+    what was made; else the factory itself and None."""
+    if not settings["tls"]:
+        return factory, None
+    from fakeorigin.tls import generate, wrap  # noqa: PLC0415 (trustme, pyOpenSSL: only here)
+
+    generated = generate(settings["tls_name"], settings["tls_ca"])
+    reactor.addSystemEventTrigger("after", "shutdown", generated.remove)
+    log.info(
+        "TLS: a CA made for this run ({ca}); the certificate is valid for {names}",
+        ca=str(generated.ca_path),
+        names=", ".join(generated.names),
+    )
+    return wrap(factory, generated.options), generated
 
 
 def write_dump(state: OriginState, path: Path, err: IO[str]) -> bool:
@@ -237,6 +266,8 @@ async def start_control(
     origin: OriginFactory,
     origin_urls: list[str],
     settings: dict[str, Any],
+    *,
+    ca: str | None = None,
 ) -> str | None:
     """Listen with the control API; None (after saying why) when it would be unsafe.
 
@@ -251,6 +282,7 @@ async def start_control(
     api = ControlAPI(state, reactor, token=token, max_duration_seconds=settings["max_duration"])
     api.origin_urls = origin_urls
     api.origin = origin
+    api.ca = ca
     # No access-log line per control request either: logs carry start-up, shutdown, failures.
     site = Site(api.app.resource())  # type: ignore[no-untyped-call]
     site.log = lambda request: None  # type: ignore[method-assign]

@@ -77,9 +77,18 @@ class Listening:
 
 
 async def listen(
-    reactor: IReactorCore, descriptions: list[str], factory: IProtocolFactory, backlog: int
+    reactor: IReactorCore,
+    descriptions: list[str],
+    factory: IProtocolFactory,
+    backlog: int,
+    *,
+    tls: bool = False,
 ) -> Listening:
-    """Listen on every endpoint string; on any failure, close the ones already bound."""
+    """Listen on every endpoint string; on any failure, close the ones already bound.
+
+    With ``tls``, ``factory`` already speaks TLS (:func:`fakeorigin.tls.wrap`): the URLs are
+    ``https``.
+    """
     ports: list[IListeningPort] = []
     urls: list[str] = []
     try:
@@ -89,7 +98,7 @@ async def listen(
             )
             port = await endpoint.listen(factory)
             ports.append(port)
-            urls.append(port_url(endpoint_scheme(description), port))
+            urls.append(port_url("https" if tls else endpoint_scheme(description), port))
     except BaseException:
         await Listening(ports, urls).stop()
         raise

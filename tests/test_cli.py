@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from fakeorigin import __version__
-from fakeorigin.cli import DEFAULT_LISTEN, _parser, main, serve_settings
+from fakeorigin.cli import DEFAULT_LISTEN, UsageError, _parser, main, serve_settings
 from fakeorigin.loader import bundled_profiles_dir
 
 
@@ -75,6 +75,9 @@ def test_serve_defaults() -> None:
         "listen": [DEFAULT_LISTEN],
         "profiles": [bundled_profiles_dir()],
         "profile": "default",
+        "tls": False,
+        "tls_name": [],
+        "tls_ca": None,
         "max_duration": 600.0,
         "max_header_bytes": 16384,
         "max_body_bytes": 1 << 30,
@@ -229,3 +232,22 @@ def test_catalogue_json_carries_rule_parameters_bytes_and_outcomes() -> None:
         assert entry["parameters"]["type"] == "object"
         source = CATALOGUE[entry["id"]]
         assert entry["example"]["text"].encode("latin-1") == source.example_bytes()
+
+
+def test_tls_options() -> None:
+    on = settings(["--tls", "--tls-name", "a.test", "--tls-name", "b.test"], {})
+    assert (on["tls"], on["tls_name"]) == (True, ["a.test", "b.test"])
+    assert settings([], {"FAKEORIGIN_TLS": "1", "FAKEORIGIN_TLS_CA": "/tmp/ca.pem"})["tls"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--tls", "--listen", "ssl:8443:privateKey=k.pem"], "brings its own certificate"),
+        (["--tls-name", "a.test"], "--tls-name and --tls-ca need --tls"),
+        (["--tls-ca", "/tmp/ca.pem"], "--tls-name and --tls-ca need --tls"),
+    ],
+)
+def test_tls_options_that_cannot_work_are_refused(argv: list[str], message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        settings(argv, {})

@@ -154,6 +154,7 @@ def test_health_reports_version_origin_and_uptime(control: MemoryControl) -> Non
         "origin": ["http://127.0.0.1:8080", "http://[::1]:8080"],
         "uptime_seconds": 2.5,
         "connections": None,  # no origin behind this API
+        "ca": None,  # no --tls
     }
 
 

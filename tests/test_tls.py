@@ -1,0 +1,140 @@
+"""``--tls``: a CA made at start, every --listen over TLS, ALPN http/1.1, the TLS facts in the
+journal. Real servers (``fakeorigin serve``), real clients: curl ``--cacert`` and Python's ssl,
+whose decrypted bytes must equal what the same profile sends in cleartext."""
+
+from __future__ import annotations
+
+import re
+import socket
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.clients import curl
+from tests.control_process import Served, serving
+
+pytestmark = pytest.mark.realsocket
+
+_DATE = re.compile(rb"Date: [^\r]+\r\n")
+
+
+@pytest.fixture(scope="module")
+def tls_server() -> Iterator[Served]:
+    with serving("--tls", "--tls-name", "origin.test") as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def clear_server() -> Iterator[Served]:
+    with serving() as served:
+        yield served
+
+
+def _context(ca: str, alpn: list[str] | None = None) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=ca)
+    if alpn is not None:
+        context.set_alpn_protocols(alpn)
+    return context
+
+
+def _exchange(served: Served, request: bytes, *, tls: bool, sni: str = "localhost") -> bytes:
+    """Send ``request`` and read until the server ends the connection (FIN or reset)."""
+    raw = socket.create_connection(("127.0.0.1", served.origin_port), timeout=10)
+    sock: Any = raw
+    if tls:
+        # A close sends close_notify first, so the end of a clean close reads as b"" even with
+        # ragged EOFs not suppressed; Python's ssl reports an RST under it as SSLEOFError.
+        context = _context(served.announce["ca"], ["http/1.1"])
+        sock = context.wrap_socket(raw, server_hostname=sni, suppress_ragged_eofs=False)
+    received = b""
+    with sock:
+        sock.sendall(request)
+        try:
+            while chunk := sock.recv(65536):
+                received += chunk
+        except (ConnectionResetError, ssl.SSLEOFError):
+            received += b"<reset>"
+    return received
+
+
+def _request(profile: str, *, body: bytes = b"", expect: bool = False) -> bytes:
+    head = f"POST /x HTTP/1.1\r\nHost: localhost\r\nFakeorigin-Profile: {profile}\r\n"
+    head += f"Content-Length: {len(body)}\r\nConnection: close\r\n"
+    head += "Expect: 100-continue\r\n" if expect else ""
+    return head.encode() + b"\r\n" + body
+
+
+def _events(served: Served) -> list[str]:
+    """The events of the newest record."""
+    newest = served.client().journal(limit=10_000)[-1]
+    return [entry["event"] for entry in newest["timeline"]]
+
+
+def test_announce_health_and_curl_trust_the_ca(tls_server: Served) -> None:
+    ca = tls_server.announce["ca"]
+    assert Path(ca).read_text().startswith("-----BEGIN CERTIFICATE-----")
+    assert tls_server.origin_url.startswith("https://127.0.0.1:")
+    assert tls_server.client().health()["ca"] == ca
+    port = tls_server.origin_port
+    for host in ("localhost", "127.0.0.1", "origin.test"):
+        resolve = ["--resolve", f"origin.test:{port}:127.0.0.1"]
+        result = curl("--cacert", ca, *resolve, "-i", f"https://{host}:{port}/hello")
+        assert (result.exit_code, result.http_code) == (0, 200), result.stderr
+    [by_name] = [r for r in tls_server.client().journal() if r["tls"]["sni"] == "origin.test"]
+    assert by_name["tls"]["alpn"] == "http/1.1"
+    assert by_name["tls"]["version"] in ("TLSv1.2", "TLSv1.3")
+    by_address = [r for r in tls_server.client().journal() if r["tls"]["sni"] is None]
+    assert by_address  # a client asks no SNI for an IP address (RFC 6066 section 3)
+
+
+def test_an_untrusted_client_is_refused_and_the_server_serves_on(tls_server: Served) -> None:
+    result = curl(f"https://localhost:{tls_server.origin_port}/")  # no --cacert
+    assert result.exit_code == 60  # curl: the peer's certificate is not trusted
+    assert curl("--cacert", tls_server.announce["ca"], f"{tls_server.origin_url}/").http_code == 200
+
+
+def test_a_client_without_alpn_gets_http11(tls_server: Served) -> None:
+    raw = socket.create_connection(("127.0.0.1", tls_server.origin_port), timeout=10)
+    context = _context(tls_server.announce["ca"])  # no ALPN offered
+    with context.wrap_socket(raw, server_hostname="localhost") as sock:
+        assert sock.selected_alpn_protocol() is None
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200 OK\r\n")
+
+
+def test_plain_http_to_the_tls_port_is_closed_and_the_server_serves_on(tls_server: Served) -> None:
+    with socket.create_connection(("127.0.0.1", tls_server.origin_port), timeout=10) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        try:
+            answer = sock.recv(65536)
+        except ConnectionResetError:
+            answer = b""
+    assert not answer.startswith(b"HTTP/")  # never an HTTP response in cleartext
+    result = curl("--cacert", tls_server.announce["ca"], f"{tls_server.origin_url}/")
+    assert result.http_code == 200
+    tls_server.assert_running()
+
+
+@pytest.mark.parametrize(
+    ("profile", "body", "expect"),
+    [
+        ("default", b"abc", False),
+        ("early-hints", b"", False),
+        ("expect-continue", b"body", True),
+        ("expect-reject", b"body", True),
+        ("close-mid-body", b"", False),
+        ("reset-after-headers", b"", False),
+        ("violation-1xx-missing-blank-line", b"", False),
+    ],
+)
+def test_same_bytes_and_timeline_as_cleartext(
+    tls_server: Served, clear_server: Served, profile: str, body: bytes, expect: bool
+) -> None:
+    request = _request(profile, body=body, expect=expect)
+    clear = _exchange(clear_server, request, tls=False)
+    secure = _exchange(tls_server, request, tls=True)
+    assert _DATE.sub(b"Date: -\r\n", secure) == _DATE.sub(b"Date: -\r\n", clear)
+    assert _events(tls_server) == _events(clear_server)
