@@ -29,6 +29,7 @@ from twisted.internet.interfaces import (
     IAddress,
     IDelayedCall,
     IHalfCloseableProtocol,
+    IHandshakeListener,
     IPushProducer,
     IReactorTime,
     ISSLTransport,
@@ -338,7 +339,7 @@ class _ResetWhenFlushed:
         self.armed = False
 
 
-@implementer(IHalfCloseableProtocol, IPushProducer)
+@implementer(IHalfCloseableProtocol, IPushProducer, IHandshakeListener)
 class OriginProtocol(Protocol):
     """One client connection to the origin.
 
@@ -391,6 +392,8 @@ class OriginProtocol(Protocol):
         self._producing = False  # registered as the transport's streaming producer
         self._over_tls = False
         self._tls: TlsFacts | None = None  # read at the first request (the handshake is done)
+        self._handshake_done = False
+        self._handshake_call: Timer | None = None
         self._websocket: WebSocketSession | None = None
 
     @property
@@ -415,8 +418,49 @@ class OriginProtocol(Protocol):
         self._over_tls = ISSLTransport.providedBy(self.transport)
         self.transport.registerProducer(self, True)  # type: ignore[union-attr]
         self._producing = True
+        if self._over_tls:
+            self._handshake_call = self._timers.later(
+                self.factory.settings.header_timeout_seconds, self._handshake_timed_out
+            )
         self._write_on_accept()
         self._become_idle()
+
+    # -- TLS (IHandshakeListener) -----------------------------------------------------------
+
+    def handshakeCompleted(self) -> None:  # noqa: N802 (Twisted API)
+        """The TLS handshake is done: requests may come."""
+        self._handshake_done = True
+        self._timers.cancel(self._handshake_call)
+        self._handshake_call = None
+
+    def _handshake_timed_out(self) -> None:
+        """No complete TLS handshake within ``--header-timeout``: journaled, and a FIN on the
+        TCP connection (there is no TLS session to send close_notify in)."""
+        self._handshake_call = None
+        if self._handshake_done:
+            return
+        seconds = self.factory.settings.header_timeout_seconds
+        self._journal_tls_failure(
+            f"the TLS handshake was not complete within {seconds:g} s (--header-timeout)"
+        )
+        self._closing = True
+        self._stop_idle_clock()
+        self._release_producer()
+        transport: Any = self.transport
+        getattr(transport, "transport", transport).loseConnection()
+
+    def _journal_tls_failure(self, why: str) -> None:
+        """A record for a connection whose TLS never carried a request (bad-request)."""
+        clock = self.factory.clock
+        self._index += 1
+        record = self.factory.state.journal.open(
+            self.connection_id, self._index, self._client, clock.seconds()
+        )
+        record.error = why
+        record.note(0.0, Event.BAD_REQUEST, None, why)
+        record.outcome = Outcome.BAD_REQUEST
+        self.factory.state.journal.touch(record)
+        self.factory.state.journal.seal(record)
 
     # -- backpressure (IPushProducer) -------------------------------------------------------
 
@@ -733,6 +777,11 @@ class OriginProtocol(Protocol):
             self._websocket.release()
             self._websocket = None  # the session's end callback refers to this protocol
         self._timers.cancel_all()
+        if self._over_tls and not self._handshake_done and self._index == 0:
+            from OpenSSL.SSL import Error as TLSError  # noqa: PLC0415 (TLS connections only)
+
+            if reason.check(TLSError):  # type: ignore[no-untyped-call]
+                self._journal_tls_failure(f"the TLS handshake failed: {reason.getErrorMessage()}")
         exchange = self._exchange
         if exchange is not None:
             if exchange.actions is not None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import socket
 import ssl
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,26 @@ def test_plain_http_to_the_tls_port_is_closed_and_the_server_serves_on(tls_serve
     result = curl("--cacert", tls_server.announce["ca"], f"{tls_server.origin_url}/")
     assert result.http_code == 200
     tls_server.assert_running()
+    failed = [r for r in tls_server.client().journal() if r["method"] is None]
+    assert failed
+    assert failed[-1]["outcome"] == "bad-request"
+    assert failed[-1]["error"].startswith("the TLS handshake failed: ")
+
+
+def test_a_handshake_that_never_completes_is_closed_at_the_header_timeout() -> None:
+    with serving("--tls", "--header-timeout", "0.5") as served:
+        with socket.create_connection(("127.0.0.1", served.origin_port), timeout=5) as sock:
+            sock.sendall(b"\x16\x03\x01\x00\xc8\x01")  # the first bytes of a ClientHello
+            started = time.monotonic()
+            assert sock.recv(65536) == b""  # a FIN, nothing written
+            assert 0.4 <= time.monotonic() - started <= 2.0
+        [record] = served.client().journal()
+        assert (record["outcome"], record["method"]) == ("bad-request", None)
+        assert record["error"] == (
+            "the TLS handshake was not complete within 0.5 s (--header-timeout)"
+        )
+        result = curl("--cacert", served.announce["ca"], f"{served.origin_url}/")
+        assert result.http_code == 200
 
 
 @pytest.mark.parametrize(
