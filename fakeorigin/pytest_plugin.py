@@ -112,6 +112,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "string, e.g. '--max-duration 30'. ini: fakeorigin_args",
     )
     parser.addini("fakeorigin_args", type="args", default=[], help="more serve arguments")
+    group.addoption(
+        "--fakeorigin-tls",
+        action="store_true",
+        default=None,
+        help="serve the origin over TLS (fakeorigin serve --tls); the handle's ca is the CA "
+        "file to trust. ini: fakeorigin_tls",
+    )
+    parser.addini("fakeorigin_tls", type="bool", default=False, help="serve the origin over TLS")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -131,6 +139,7 @@ class Settings:
     external_origin: str | None
     token: str | None
     serve_args: list[str]
+    tls: bool = False
 
 
 def settings(config: pytest.Config) -> Settings:
@@ -149,6 +158,7 @@ def settings(config: pytest.Config) -> Settings:
         external_origin=text("fakeorigin_external_origin"),
         token=text("fakeorigin_token") or os.environ.get("FAKEORIGIN_CONTROL_TOKEN"),
         serve_args=shlex.split(args) if args else list(config.getini("fakeorigin_args")),
+        tls=bool(config.getoption("--fakeorigin-tls") or config.getini("fakeorigin_tls")),
     )
 
 
@@ -164,6 +174,7 @@ class FakeOriginServer:
         client: a control client (bearer token included when one is configured).
         process: the child process; None for an external server.
         log_path: the file the child's stderr goes to; None for an external server.
+        ca: with TLS, the CA certificate file the origin's certificate chains to.
     """
 
     def __init__(
@@ -173,12 +184,15 @@ class FakeOriginServer:
         client: ControlClient,
         process: subprocess.Popen[bytes] | None = None,
         log_path: Path | None = None,
+        *,
+        ca: str | None = None,
     ) -> None:
         self.origin_urls = origin_urls
         self.control_url = control_url
         self.client = client
         self.process = process
         self.log_path = log_path
+        self.ca = ca
 
     @property
     def url(self) -> str:
@@ -252,6 +266,7 @@ def serve_command(options: Settings) -> list[str]:
         "--control",
         LOOPBACK_PORT_0,
         *profiles,
+        *(["--tls"] if options.tls else []),
         *options.serve_args,
     ]
 
@@ -282,15 +297,16 @@ def start_server(options: Settings, log_path: Path) -> FakeOriginServer:
         try:
             announce = json.loads(line)
             origin_urls, control = list(announce["origin"]), announce["control"]
-        except (ValueError, KeyError, TypeError):
-            origin_urls, control = [], None
+            ca = announce.get("ca")
+        except (ValueError, KeyError, TypeError, AttributeError):
+            origin_urls, control, ca = [], None, None
         if not isinstance(control, str) or not origin_urls:
             raise FakeOriginError(_explain(process, log_path, f"unexpected announce: {line!r}"))
     except BaseException:
         stop_process(process)
         raise
     client = ControlClient(control, token=options.token, timeout=CLIENT_SECONDS)
-    return FakeOriginServer(origin_urls, control, client, process, log_path)
+    return FakeOriginServer(origin_urls, control, client, process, log_path, ca=ca)
 
 
 def _first_line(process: subprocess.Popen[bytes], seconds: float) -> bytes:
@@ -326,7 +342,7 @@ def external_server(options: Settings) -> FakeOriginServer:
     origin_urls = [options.external_origin] if options.external_origin else health.get("origin")
     if not origin_urls:
         raise FakeOriginError(f"--fakeorigin-external {control}: /health lists no origin URL")
-    return FakeOriginServer(list(origin_urls), control, client)
+    return FakeOriginServer(list(origin_urls), control, client, ca=health.get("ca"))
 
 
 # -- fixtures -------------------------------------------------------------------------------
@@ -365,7 +381,7 @@ def fakeorigin(fakeorigin_server: FakeOriginServer, request: pytest.FixtureReque
     """The session's fakeorigin, reset (``POST /reset``) for this test; the
     ``fakeorigin_profile`` marker's profile active."""
     server = fakeorigin_server
-    origin = FakeOrigin(server.origin_urls, server.control_url, server.client)
+    origin = FakeOrigin(server.origin_urls, server.control_url, server.client, server.ca)
     request.node.stash[_LOG_OFFSET] = server.log_size()
     try:
         origin.reset()

@@ -354,12 +354,21 @@ class FakeOrigin(_Handle):
         origin_urls: every URL the origin listens on; ``url`` is the first.
         control_url: the control API's base URL.
         client: a :class:`~fakeorigin.client.ControlClient` for everything else.
+        ca: with TLS (``--fakeorigin-tls``), the CA certificate file to trust (``verify=``,
+            ``cafile=``, ``curl --cacert``); None in cleartext.
     """
 
-    def __init__(self, origin_urls: Sequence[str], control_url: str, client: ControlClient) -> None:
+    def __init__(
+        self,
+        origin_urls: Sequence[str],
+        control_url: str,
+        client: ControlClient,
+        ca: str | None = None,
+    ) -> None:
         self.origin_urls = list(origin_urls)
         self.control_url = control_url
         self.client = client
+        self.ca = ca
 
     def reset(self) -> None:
         """Back to the start-up state: file profiles, no rules, empty journal."""

@@ -159,6 +159,36 @@ def test_sync_clients_reset_marker_and_profiles_dir(
     assert_gone(seen[0]["pid"])
 
 
+def test_tls_option_serves_https_and_hands_the_ca(pytester: pytest.Pytester) -> None:
+    pytester.makeini(INNER_INI)
+    pytester.makepyfile(
+        """
+        import ssl
+        import urllib.request
+
+        import requests
+
+        def test_requests_trusts_the_ca(fakeorigin):
+            assert fakeorigin.url.startswith("https://127.0.0.1:")
+            reply = requests.get(fakeorigin.url + "/tls", verify=fakeorigin.ca)
+            assert reply.status_code == 200
+            assert fakeorigin.last().target == "/tls"
+
+        def test_the_stdlib_trusts_it_too(fakeorigin):
+            context = ssl.create_default_context(cafile=fakeorigin.ca)
+            with urllib.request.urlopen(fakeorigin.url + "/", context=context) as reply:
+                assert reply.status == 200
+            tls = fakeorigin.client.journal()[-1]["tls"]
+            assert tls["version"].startswith("TLSv1.")
+            assert tls["alpn"] is None  # urllib offers no ALPN with a context of its caller
+        """
+    )
+
+    result = inner(pytester, "--fakeorigin-tls")
+
+    result.assert_outcomes(passed=2)
+
+
 def test_a_failing_test_shows_the_journal_and_the_server_log(pytester: pytest.Pytester) -> None:
     pytester.makeini(INNER_INI)
     pytester.makepyfile(
