@@ -30,6 +30,7 @@ import json
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -450,6 +451,31 @@ def test_the_image_serves_checks_health_and_stops(installed: Installed, tmp_path
     assert (code, took < STOP_SECONDS) == (0, True), err
     assert "fakeorigin stopped" in json_messages(err)
     assert after.returncode != 0, "the HEALTHCHECK passed with nothing listening"
+
+
+def test_tls_in_the_image(installed: Installed, tmp_path: Path) -> None:
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    run_env = {
+        "FAKEORIGIN_CONTROL_TOKEN": TOKEN,
+        "FAKEORIGIN_TLS": "1",
+        "FAKEORIGIN_TLS_CA": str(certs / "ca.pem"),
+    }
+    health = installed.image.healthcheck
+    assert health is not None
+    with container(installed, tmp_path, run_env, {}) as running:
+        wait_healthy(running, health.start_period_seconds, health.timeout_seconds)
+        origin = running.port("FAKEORIGIN_LISTEN")
+        context = ssl.create_default_context(cafile=certs / "ca.pem")
+        url = f"https://localhost:{origin}/contract"
+        with urllib.request.urlopen(url, context=context, timeout=10) as reply:
+            status, body = reply.status, reply.read()
+        code, _, err = running.stop(signal.SIGTERM)
+
+    assert status == 200
+    assert json.loads(body)["target"] == "/contract"
+    assert code == 0, err
+    assert (certs / "ca.pem").exists()  # a path the user gave is kept
 
 
 def test_without_a_token_the_image_refuses_to_start(installed: Installed, tmp_path: Path) -> None:
