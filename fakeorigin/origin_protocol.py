@@ -591,7 +591,7 @@ class OriginProtocol(Protocol):
 
     def _close_kept(self, why: str, late: str) -> None:
         """The origin ends a kept connection on its own (idle, or after its last request): a
-        FIN now, then reading goes on until the client's FIN (or ``--linger`` seconds), so that
+        FIN now, then reading goes on until the client's FIN (or the linger time, 2 s), so that
         a request that crossed the FIN is journaled (``late-request``) and answered as ``late``
         says (:meth:`_meet_close`) instead of vanishing into the kernel's RST."""
         self._origin_closed = why
