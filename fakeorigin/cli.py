@@ -31,7 +31,7 @@ from fakeorigin.loader import (
     load_profile_dir,
     load_profile_dirs,
     load_profile_file,
-    profile_files,
+    profile_sources,
 )
 from fakeorigin.profile import Profile
 
@@ -313,16 +313,6 @@ def serve_settings(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str
     elif settings["tls_name"] or settings["tls_ca"] is not None:
         raise UsageError("fakeorigin: --tls-name and --tls-ca need --tls")
     return settings
-
-
-def profile_sources(directories: Sequence[Path]) -> dict[str, Path]:
-    """The file each profile of ``directories`` comes from: a later directory's wins, as in
-    :func:`fakeorigin.loader.load_profile_dirs` (a profile's name is its file stem)."""
-    sources: dict[str, Path] = {}
-    for directory in directories:
-        for path in profile_files(directory):
-            sources[path.stem] = path
-    return sources
 
 
 def _check(paths: list[Path], max_duration: float | None, out: IO[str]) -> int:

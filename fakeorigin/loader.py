@@ -268,3 +268,13 @@ def profile_entries(directories: Sequence[Path], *, lazy: Path | None = None) ->
         where = " ".join(str(d) for d in directories)
         raise ProfileError([Problem(where, "", "no profile files (*.yaml, *.yml)")])
     return Profiles(entries)
+
+
+def profile_sources(directories: Sequence[Path]) -> dict[str, Path]:
+    """The file each profile of ``directories`` comes from: a later directory's wins, as in
+    :func:`load_profile_dirs` (a profile's name is its file stem)."""
+    sources: dict[str, Path] = {}
+    for directory in directories:
+        for path in profile_files(directory):
+            sources[path.stem] = path
+    return sources

@@ -20,12 +20,17 @@ from twisted.python.failure import Failure
 
 from fakeorigin import __version__
 from fakeorigin.admission import Limits
-from fakeorigin.cli import profile_sources
 from fakeorigin.collector import CollectorSchedule
 from fakeorigin.descriptors import connection_limit, open_descriptors
 from fakeorigin.durations import duration_problem
 from fakeorigin.journal import Journal
-from fakeorigin.loader import Problem, ProfileError, bundled_profiles_dir, profile_entries
+from fakeorigin.loader import (
+    Problem,
+    ProfileError,
+    bundled_profiles_dir,
+    profile_entries,
+    profile_sources,
+)
 from fakeorigin.logs import log_observer
 from fakeorigin.origin_protocol import OriginFactory, OriginSettings
 from fakeorigin.profile import Profile
