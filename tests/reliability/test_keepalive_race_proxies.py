@@ -151,20 +151,21 @@ async def test_haproxy_reusing_always_answers_502_to_every_request_that_meets_th
 async def test_haproxy_with_retry_on_empty_response_retries_gets_and_sometimes_a_post(
     origin: RunningOrigin, tmp_path: Path
 ) -> None:
-    # Every GET that met the close is sent again and answered. A POST that met it was, in
-    # runs made here, sometimes sent again (the origin received it twice) and sometimes
-    # answered 502 to the client: either way it is answered at most once.
+    # HAProxy sends a request that met the close again (a retry may meet another stale
+    # connection, and be sent a third time). Every GET was answered in the runs made here; a
+    # POST that met the close was sometimes sent again (the origin received it twice) and
+    # sometimes answered 502. Whatever the timing: a request is answered at most once, the
+    # client's 200 is that answer, and a 502 means the origin never answered it.
     run = await run_through(origin, haproxy_retrying, tmp_path)
 
     check_no_late_request_was_answered(run)
     met = run.met_close()
-    assert [t for t in met if t in GETS], met
-    assert all(run.seen[target] == 200 for target in GETS), run.seen
-    for target in met:
-        sent = run.sent(target)
-        if run.seen[target] == 200:
-            late, retried = sent
-            assert retried.connection_id != late.connection_id
-            assert len(run.answered(target)) == 1
-        else:
-            assert (target in POSTS, run.seen[target], len(sent)) == (True, 502, 1)
+    retried = [t for t in met if t in GETS and run.answered(t)]
+    assert retried, met  # the race happened, and a GET was sent again and answered
+    for target in retried:
+        late, served = run.sent(target)[0], run.answered(target)[0]
+        assert served.connection_id != late.connection_id
+    for target in GETS + POSTS:
+        answers = run.answered(target)
+        assert len(answers) <= 1, target
+        assert run.seen[target] == (200 if answers else 502), (target, run.seen)
