@@ -176,3 +176,22 @@ def test_same_bytes_and_timeline_as_cleartext(
         return
     assert secure == clear
     assert _events(tls_server) == _events(clear_server)
+
+
+@pytest.mark.parametrize("profile", _quick_profiles())
+def test_curl_sees_the_same_over_tls(
+    tls_server: Served, clear_server: Served, profile: str
+) -> None:
+    # curl --cacert: the same exit code (a reset is 56, a cut body 18, a bad status line 8),
+    # status and content over TLS as in cleartext (an echo names its own port).
+    pick = ["-H", f"Fakeorigin-Profile: {profile}", "-m", "3"]
+    clear = curl(*pick, f"{clear_server.origin_url}/c")
+    secure = curl("--cacert", tls_server.announce["ca"], *pick, f"{tls_server.origin_url}/c")
+    assert secure.exit_code == clear.exit_code, (secure.stderr, clear.stderr)
+    if clear.exit_code == 56:  # reset: whether curl had read the head before is timing
+        return
+    assert secure.http_code == clear.http_code
+    port = str(tls_server.origin_port).encode()
+    assert secure.output.replace(port, b"PORT") == clear.output.replace(
+        str(clear_server.origin_port).encode(), b"PORT"
+    )
