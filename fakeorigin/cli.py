@@ -33,7 +33,8 @@ from fakeorigin.loader import (
     load_profile_file,
     profile_sources,
 )
-from fakeorigin.profile import Profile
+from fakeorigin.profile import Profile, cannot_carry
+from fakeorigin.protocols import PROTOCOLS
 
 DEFAULT_LISTEN = "tcp:8080:interface=127.0.0.1"
 DEFAULT_CONTROL = "tcp:8081:interface=127.0.0.1"
@@ -271,6 +272,11 @@ def _parser() -> _Parser:
         type=_positive_float,
         help="also fail a profile whose steps take this many seconds or more (serve refuses it)",
     )
+    check.add_argument(
+        "--protocols",
+        action="store_true",
+        help="also list, for each profile, the protocols it runs over and why not the others",
+    )
     listing = commands.add_parser("profiles", help="list profiles: name and description")
     listing.add_argument(
         "--profiles",
@@ -315,8 +321,18 @@ def serve_settings(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str
     return settings
 
 
-def _check(paths: list[Path], max_duration: float | None, out: IO[str]) -> int:
+def _protocols_line(profile: Profile) -> str:
+    """``name: http/1.1, h2`` or ``name: http/1.1 (not h2: steps[0]: raw sends ...)``."""
+    runs = [p for p in PROTOCOLS if p in profile.protocols]
+    nots = [f"not {p}: {cannot_carry(profile.steps, p)}" for p in PROTOCOLS if p not in runs]
+    return f"{profile.name}: {', '.join(runs)}" + (f" ({'; '.join(nots)})" if nots else "")
+
+
+def _check(
+    paths: list[Path], max_duration: float | None, out: IO[str], *, protocols: bool = False
+) -> int:
     problems: list[str] = []
+    lines: list[str] = []
     count = 0
     for path in paths or [bundled_profiles_dir()]:
         try:
@@ -338,9 +354,12 @@ def _check(paths: list[Path], max_duration: float | None, out: IO[str]) -> int:
             )
             if late is not None:
                 problems.append(str(late))
+            if protocols:
+                lines.append(_protocols_line(profile))
     if problems:
         out.write("\n".join(problems) + "\n")
         return 1
+    out.write("".join(line + "\n" for line in lines))
     out.write(f"ok: {count} profile{'s' if count != 1 else ''}\n")
     return 0
 
@@ -365,7 +384,7 @@ def main(argv: Sequence[str], env: Mapping[str, str], out: IO[str], err: IO[str]
         return int(done.code or 0)
     try:
         if args.command == "check":
-            return _check(args.paths, args.max_duration, out)
+            return _check(args.paths, args.max_duration, out, protocols=args.protocols)
         if args.command == "profiles":
             return _list(args.profiles, out)
         if args.command == "catalogue":

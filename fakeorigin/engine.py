@@ -10,7 +10,13 @@ not drift.
 
 Actions (imperatives; the caller owns the socket and the clock):
 
-- :class:`Write`: put these bytes on the wire now; journal ``event`` if given.
+- Messages, which the connection's framer turns into its protocol's bytes and which are
+  journaled as they go out (the engine knows nothing of framing): :class:`SendInterim` (a 1xx
+  with its fields), :class:`SendHead` (a final response's head, with how its body is framed),
+  :class:`SendData` (body data), :class:`EndBody` (the end of the body, with its trailers).
+- :class:`WriteHttp1`: these bytes, as they are, on an HTTP/1.1 connection: what only
+  HTTP/1.1 can carry (a ``raw`` step, a broken WebSocket handshake; the violation catalogue's
+  entries).
 - :class:`Note`: journal an event, write nothing (a skipped interim response, say).
 - :class:`Wait`: resume after this many seconds (never negative).
 - :class:`AwaitBody`: resume once the request body is complete.
@@ -43,20 +49,26 @@ from fakeorigin.actions import (
     AwaitMessage,
     CloseSession,
     End,
+    EndBody,
     Ending,
     HandOff,
     Message,
     Note,
+    ResponseHead,
+    SendData,
+    SendHead,
+    SendInterim,
     SendMessage,
     SendPing,
     SessionAction,
     Wait,
-    Write,
+    WriteHttp1,
 )
 from fakeorigin.journal import BodyRecord, Event
 from fakeorigin.profile import (
     MAX_CLOSE_REASON_BYTES,
     RAW_HANDSHAKES,
+    Dribble,
     Informational,
     Profile,
     Raw,
@@ -69,19 +81,16 @@ from fakeorigin.profile import (
     Step,
     Violate,
     WebSocket,
+    cannot_carry,
     step_field,
 )
+from fakeorigin.protocols import HTTP1
 from fakeorigin.wire import (
-    CRLF,
     Header,
     RequestHead,
-    chunk,
     has_header,
-    header_block,
     http_date,
-    last_chunk,
     response_head,
-    status_line,
     tokens,
 )
 
@@ -94,7 +103,7 @@ __all__ = [
     "HandOff",
     "Note",
     "Wait",
-    "Write",
+    "WriteHttp1",
     "echo_document",
     "error_response",
     "handshake_problem",
@@ -143,10 +152,17 @@ class _Run:
 
 
 def run_exchange(
-    profile: Profile, view: ExchangeView, rng: random.Random, index: int = 1
+    profile: Profile,
+    view: ExchangeView,
+    rng: random.Random,
+    index: int = 1,
+    protocol: str = HTTP1,
 ) -> Generator[Action, None, None]:
     """Yield the actions that carry out ``profile`` for the request seen through ``view``,
-    the ``index``-th on its connection.
+    the ``index``-th on its connection, which speaks ``protocol``.
+
+    A profile with a step that ``protocol`` cannot carry (:attr:`Profile.protocols`) is not
+    run: the request is answered 501 with the step and the reason, journaled as a note.
 
     When the steps end without close, reset or hang, the connection is kept for the next
     request if the body is complete and neither the request nor the response asked to close;
@@ -154,6 +170,9 @@ def run_exchange(
     ``connection.max_requests`` says ``Connection: close`` when ``close_header`` asks it to
     (RFC 9112 section 9.6); closing after it is the protocol's part.
     """
+    if protocol != HTTP1 and protocol not in profile.protocols:  # HTTP/1.1 carries every step
+        yield from _refuse_protocol(profile, protocol, view)
+        return
     policy = profile.connection
     last_by_policy = (
         policy is not None
@@ -181,6 +200,23 @@ def run_exchange(
     yield End(Ending.KEEP_ALIVE if keep else Ending.CLOSE)
 
 
+def _refuse_protocol(profile: Profile, protocol: str, view: ExchangeView) -> Iterator[Action]:
+    """501 (RFC 9110 section 15.6.2: the server lacks what the request needs): this profile
+    cannot run over this connection's protocol."""
+    why = cannot_carry(profile.steps, protocol)
+    text = f"profile {profile.name} cannot run over {protocol}: {why}"
+    content = (text + "\n").encode("utf-8")
+    yield Note(Event.NOTE, None, f"refused: {text}")
+    fields = ((b"Content-Type", b"text/plain; charset=utf-8"),)
+    head = ResponseHead(501, None, fields, True, ((b"Server", SERVER_HEADER),), len(content))
+    closing = view.request.wants_close or not view.body.complete
+    yield SendHead(head, http_date(view.wall_clock()), closing, body=not view.request.is_head)
+    if not view.request.is_head:
+        yield SendData(content)
+    yield EndBody(501)
+    yield End(Ending.CLOSE if closing else Ending.KEEP_ALIVE)
+
+
 _TERMINAL_ENDINGS = {"close": Ending.CLOSE, "reset": Ending.RESET, "hang": Ending.HANG}
 
 
@@ -206,7 +242,7 @@ def _continue(_spec: object, run: _Run) -> Iterator[Action]:
         yield Note(Event.INTERIM_SKIPPED, 100, why)
         return
     run.continue_sent = True
-    yield Write(response_head(100, None, ()), Event.INTERIM_SENT, 100)
+    yield _CONTINUE
 
 
 def _informational(spec: Informational, run: _Run) -> Iterator[Action]:
@@ -221,10 +257,13 @@ def _informational(spec: Informational, run: _Run) -> Iterator[Action]:
     yield _INTERIMS.get(spec, run.view.request.is_http10)
 
 
-def _interim(spec: Informational, forced: bool) -> Write:
+#: RFC 9110 section 15.2.1: ``100 Continue``, no fields.
+_CONTINUE = SendInterim(100)
+
+
+def _interim(spec: Informational, forced: bool) -> SendInterim:
     detail = "forced to an HTTP/1.0 client" if forced else None
-    head = response_head(spec.status, spec.reason, spec.headers)
-    return Write(head, Event.INTERIM_SENT, spec.status, detail)
+    return SendInterim(spec.status, spec.reason, spec.headers, detail)
 
 
 class _PerStep(Generic[_S, _V]):
@@ -249,9 +288,9 @@ class _PerStep(Generic[_S, _V]):
         return value
 
 
-#: The Write of each informational step (and of its forced-to-HTTP/1.0 variant), made once:
-#: a trickle sends the same bytes every period.
-_INTERIMS: _PerStep[Informational, Write] = _PerStep(_interim)
+#: The interim response of each informational step (and of its forced-to-HTTP/1.0 variant),
+#: made once: a trickle sends the same message every period, which the framer renders once.
+_INTERIMS: _PerStep[Informational, SendInterim] = _PerStep(_interim)
 
 
 def _sleep(seconds: float, _run: _Run) -> Iterator[Action]:
@@ -304,43 +343,40 @@ def echo_document(request: RequestHead, body: BodyRecord) -> bytes:
 
 
 @dataclass(frozen=True, slots=True)
-class _Head:
-    """A final response's head rendered up to what changes per exchange (the Date, whether
-    to add ``Connection: close``), and its content."""
+class _Prepared:
+    """A respond step's head, whether its fields ask to close, and its content."""
 
-    start: bytes  # status line and the profile's header lines
-    date: bool
-    rest: bytes  # Server, Content-Length or Transfer-Encoding lines
+    head: ResponseHead
     asked_close: bool
     content: bytes
 
-    def render(self, now: float, *, add_close: bool) -> bytes:
-        date = b"Date: " + http_date(now) + CRLF if self.date else b""
-        close = b"Connection: close\r\n" if add_close else b""
-        return self.start + date + self.rest + close + CRLF
 
-
-def _head(spec: Respond, content: bytes, chunked: bool) -> _Head:
+def _prepare(spec: Respond, content: bytes, chunked: bool, *, fixed: bool) -> _Prepared:
     headers = list(spec.headers)
     if spec.echo and not has_header(headers, b"content-type"):
         headers.append((b"Content-Type", b"application/json"))
     date = "date" not in spec.omit and not has_header(headers, b"date")
-    rest: list[Header] = []
+    trailing: tuple[Header, ...] = ()
     if "server" not in spec.omit and not has_header(headers, b"server"):
-        rest.append((b"Server", SERVER_HEADER))
-    if spec.status not in (204, 304):
-        if chunked:
-            rest.append((b"Transfer-Encoding", b"chunked"))
-        else:
-            rest.append((b"Content-Length", b"%d" % len(content)))
+        trailing = ((b"Server", SERVER_HEADER),)
+    no_body = spec.status in (204, 304)
+    head = ResponseHead(
+        spec.status,
+        spec.reason,
+        tuple(headers),
+        date,
+        trailing,
+        length=None if no_body or chunked else len(content),
+        chunked=chunked and not no_body,
+        fixed=fixed,
+    )
     asked_close = any(b"close" in tokens(v) for n, v in headers if n.lower() == b"connection")
-    start = status_line(spec.status, spec.reason) + header_block(headers)
-    return _Head(start, date, header_block(rest), asked_close, content)
+    return _Prepared(head, asked_close, content)
 
 
-#: Heads of respond steps without echo (and of their chunked variant), rendered once.
-_HEADS: _PerStep[Respond, _Head] = _PerStep(
-    lambda spec, chunked: _head(spec, spec.content(), chunked)
+#: Respond steps without echo (and their chunked variant), prepared once.
+_PREPARED: _PerStep[Respond, _Prepared] = _PerStep(
+    lambda spec, chunked: _prepare(spec, spec.content(), chunked, fixed=True)
 )
 
 
@@ -351,34 +387,33 @@ def _respond(spec: Respond, run: _Run) -> Iterator[Action]:
         chunked = False
         yield Note(Event.NOTE, None, "chunked not sent to HTTP/1.0 (RFC 9112 section 6.1)")
     if spec.echo:
-        head = _head(spec, echo_document(request, body), chunked)
+        prepared = _prepare(spec, echo_document(request, body), chunked, fixed=False)
     else:
-        head = _HEADS.get(spec, chunked)
-    run.closing = run.closing or head.asked_close or not body.complete
-    data = head.render(run.view.wall_clock(), add_close=run.closing and not head.asked_close)
-    yield Write(data, Event.RESPONSE_STARTED, spec.status)
-    if request.is_head or spec.status in (204, 304):
+        prepared = _PREPARED.get(spec, chunked)
+    head = prepared.head
+    run.closing = run.closing or prepared.asked_close or not body.complete
+    date = http_date(run.view.wall_clock()) if head.date else b""
+    bodiless = request.is_head or spec.status in (204, 304)
+    yield SendHead(head, date, run.closing and not prepared.asked_close, body=not bodiless)
+    content = prepared.content
+    if bodiless:
         pass
-    elif chunked or spec.dribble:
-        yield from _content(spec, head.content, chunked, run)
-    elif len(head.content) > _PIECE_BYTES:  # in pieces: the protocol may pause between them
-        content = head.content
+    elif spec.dribble:
+        yield from _dribble(spec.dribble, content)
+    elif len(content) > _PIECE_BYTES and not head.chunked:
+        # In pieces: the protocol may pause between them. (A chunked body is one chunk.)
         for start in range(0, len(content), _PIECE_BYTES):
-            yield Write(content[start : start + _PIECE_BYTES])
-    elif head.content:
-        yield Write(head.content)  # all of it at once: no pieces to cut
-    yield Note(Event.RESPONSE_COMPLETE, spec.status)
+            yield SendData(content[start : start + _PIECE_BYTES])
+    elif content:
+        yield SendData(content)  # all of it at once: no pieces to cut
+    yield EndBody(spec.status, spec.trailers if head.chunked else ())
 
 
-def _content(spec: Respond, content: bytes, chunked: bool, run: _Run) -> Iterator[Action]:
-    size = spec.dribble.bytes if spec.dribble else max(len(content), 1)
-    pieces = [content[i : i + size] for i in range(0, len(content), size)]
-    for index, piece in enumerate(pieces):
-        if index and spec.dribble:
-            yield Wait(spec.dribble.every)
-        yield Write(chunk(piece) if chunked else piece)
-    if chunked:
-        yield Write(last_chunk(spec.trailers))
+def _dribble(dribble: Dribble, content: bytes) -> Iterator[Action]:
+    for start in range(0, len(content), dribble.bytes):
+        if start:
+            yield Wait(dribble.every)
+        yield SendData(content[start : start + dribble.bytes])
 
 
 def _violate(spec: Violate, run: _Run) -> Iterator[Action]:
@@ -392,7 +427,7 @@ def _violate(spec: Violate, run: _Run) -> Iterator[Action]:
 
 def _raw(spec: Raw, _run: _Run) -> Iterator[Action]:
     data = spec.data()
-    yield Write(data, Event.RAW_SENT, None, f"{len(data)} bytes")
+    yield WriteHttp1(data, Event.RAW_SENT, None, f"{len(data)} bytes")
 
 
 def _nothing(_spec: object, _run: _Run) -> Iterator[Action]:
@@ -493,7 +528,7 @@ def _websocket(spec: WebSocket, run: _Run) -> Iterator[Action]:
     if spec.handshake == "unsolicited-101":
         yield Note(Event.WEBSOCKET_BROKEN_HANDSHAKE, None, _broken(spec.handshake))
         head = response_head(101, None, _upgrade_headers(spec, None, None))
-        yield Write(head, Event.UPGRADE_SENT, 101)
+        yield WriteHttp1(head, Event.UPGRADE_SENT, 101)
         yield End(Ending.CLOSE)
         return
     problem = handshake_problem(request)
@@ -542,22 +577,22 @@ def _upgrade_headers(spec: WebSocket, key: bytes | None, chosen: str | None) -> 
 
 def _without_upgrade(headers: list[Header], _run: _Run) -> Iterator[Action]:
     kept = [(name, value) for name, value in headers if name != b"Upgrade"]
-    yield Write(response_head(101, None, kept), Event.UPGRADE_SENT, 101)
+    yield WriteHttp1(response_head(101, None, kept), Event.UPGRADE_SENT, 101)
 
 
 def _status_200(headers: list[Header], run: _Run) -> Iterator[Action]:
     date = (b"Date", http_date(run.view.wall_clock()))
     head = response_head(200, None, [*headers, date, (b"Content-Length", b"0")])
-    yield Write(head, Event.RESPONSE_STARTED, 200)
+    yield WriteHttp1(head, Event.RESPONSE_STARTED, 200)
 
 
 def _upgrade_only(headers: list[Header], _run: _Run) -> Iterator[Action]:
-    yield Write(response_head(101, None, headers), Event.UPGRADE_SENT, 101)
+    yield WriteHttp1(response_head(101, None, headers), Event.UPGRADE_SENT, 101)
 
 
 def _http_after_101(headers: list[Header], run: _Run) -> Iterator[Action]:
     yield from _upgrade_only(headers, run)
-    yield Write(HTTP_AFTER_101, Event.RESPONSE_STARTED, 200, "after the 101")
+    yield WriteHttp1(HTTP_AFTER_101, Event.RESPONSE_STARTED, 200, "after the 101")
 
 
 #: The broken handshakes that write their own bytes (no autobahn session), by name.
@@ -585,7 +620,9 @@ def _refuse_handshake(status: int, text: str, run: _Run) -> Iterator[Action]:
     headers += [(b"Date", http_date(run.view.wall_clock())), (b"Server", SERVER_HEADER)]
     headers.append((b"Content-Length", b"%d" % len(content)))
     head = response_head(status, None, headers)
-    yield Write(head if request.is_head else head + content, Event.RESPONSE_STARTED, status, text)
+    yield WriteHttp1(
+        head if request.is_head else head + content, Event.RESPONSE_STARTED, status, text
+    )
     yield End(Ending.CLOSE if closing else Ending.KEEP_ALIVE)
 
 

@@ -50,10 +50,10 @@ from fakeorigin.engine import (
     HandOff,
     Note,
     Wait,
-    Write,
     error_response,
     run_exchange,
 )
+from fakeorigin.http1_framer import FRAMES, Http1Framer
 from fakeorigin.journal import RAW_REQUEST_BYTES, BodyRecord, Event, ExchangeRecord, Outcome
 from fakeorigin.profile import ConnectionPolicy
 from fakeorigin.state import OriginState, UnknownProfileError
@@ -360,6 +360,7 @@ class OriginProtocol(Protocol):
         "_cr",
         "_deadline_call",
         "_exchange",
+        "_framer",
         "_h11",
         "_handshake_call",
         "_handshake_done",
@@ -403,6 +404,7 @@ class OriginProtocol(Protocol):
         self._cr = b""  # a CR that may begin an empty line before the next request line
         self._timers = Timers(factory.timers)
         self._exchange: _Exchange | None = None
+        self._framer = Http1Framer()  # the engine's messages as HTTP/1.1 bytes
         self._index = 0
         # The bytes of the request head under way (for the checks, and for the journal when
         # it is refused), and how many arrived in all.
@@ -1090,13 +1092,16 @@ class OriginProtocol(Protocol):
         size = 0
         try:
             for action in exchange.actions:
-                if isinstance(action, Write):
-                    out.append(action.data)
+                frame = FRAMES.get(type(action))
+                if frame is not None:
+                    data = frame(self._framer, action)
+                    out.append(data)
+                    event = action.event  # type: ignore[union-attr]
                     # An interim response leaves room for a final 400 on a broken body.
-                    exchange.wrote = exchange.wrote or action.event is not Event.INTERIM_SENT
-                    if action.event is not None:
-                        exchange.note(action.event, action.status, action.detail)
-                    size += len(action.data)
+                    exchange.wrote = exchange.wrote or event is not Event.INTERIM_SENT
+                    if event is not None:
+                        exchange.note(event, action.status, action.detail)  # type: ignore[union-attr]
+                    size += len(data)
                     if size >= _FLUSH_BYTES:
                         self._write(b"".join(out))
                         out.clear()

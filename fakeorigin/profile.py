@@ -15,7 +15,7 @@ import base64
 import binascii
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -33,6 +33,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import PydanticCustomError
+
+from fakeorigin.protocols import ANY, HTTP1, PROTOCOLS
 
 #: RFC 9110 section 5.1: a field name is a token.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -943,6 +945,34 @@ def _sends_response(step: _Step) -> bool:
     return step.kind in ("continue", "informational", "respond", "violate", "websocket")
 
 
+#: Why a step kind that only HTTP/1.1 carries cannot run over another protocol. Every other
+#: kind is made of messages and runs over any (``repeat`` and ``violate`` are looked into).
+_HTTP1_ONLY_KINDS = {
+    "raw": "sends HTTP/1.1 bytes as they are",
+    "websocket": "upgrades an HTTP/1.1 connection (WebSocket over HTTP/2, RFC 8441, is not "
+    "supported)",
+}
+
+
+def cannot_carry(steps: Sequence[_Step], protocol: str, where: str = "steps") -> str | None:
+    """Why ``protocol`` cannot carry ``steps`` (the first step that it cannot, located), or
+    None when it can carry them all."""
+    for index, step in enumerate(steps):
+        kind, at = step.kind, f"{where}[{index}]"
+        if kind == "repeat":
+            inner = cannot_carry(step.value.steps, protocol, f"{at}.repeat.steps")
+            if inner is not None:
+                return inner
+        elif kind == "violate":
+            from fakeorigin.violations import CATALOGUE  # noqa: PLC0415 (see Violate)
+
+            if protocol not in CATALOGUE[step.value.id].protocols:
+                return f"{at}: violate {step.value.id} writes HTTP/1.1 bytes as they are"
+        elif kind in _HTTP1_ONLY_KINDS and protocol != HTTP1:
+            return f"{at}: {kind} {_HTTP1_ONLY_KINDS[kind]}"
+    return None
+
+
 def _step_tag(value: Any) -> str | None:
     if isinstance(value, _Step):
         return value.kind
@@ -1052,6 +1082,18 @@ class Profile(_Model):
     description: str = ""
     steps: list[Step] = Field(min_length=1)
     connection: ConnectionPolicy | None = None
+    _protocols: frozenset[str] = PrivateAttr(default=ANY)
+
+    @model_validator(mode="after")
+    def _find_protocols(self) -> Profile:
+        self._protocols = frozenset(p for p in PROTOCOLS if cannot_carry(self.steps, p) is None)
+        return self
+
+    @property
+    def protocols(self) -> frozenset[str]:
+        """The protocols that can carry every step (:mod:`fakeorigin.protocols`); HTTP/1.1
+        carries them all."""
+        return self._protocols
 
     @field_validator("name")
     @classmethod

@@ -33,8 +33,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from fakeorigin import __version__
-from fakeorigin.actions import Action, AwaitBody, Ending, Note, Wait, Write
+from fakeorigin.actions import Action, AwaitBody, Ending, Note, Wait, WriteHttp1
 from fakeorigin.journal import Event
+from fakeorigin.protocols import ONLY_HTTP1
 from fakeorigin.wire import CRLF, Header, RequestHead, header_block, response_head
 
 #: Bumped when an entry's id, parameters or bytes change incompatibly.
@@ -145,6 +146,8 @@ class Violation:
             ``ECONNRESET`` where Node's client found the response cut short).
         probe: the request that shows the entry (HTTP/1.0, HEAD, Expect, a second request).
         on_accept: the entry writes as the connection is accepted, before any request.
+        protocols: the protocols that can carry it (:mod:`fakeorigin.protocols`): HTTP/1.1
+            alone for an entry that writes HTTP/1.1 bytes, as every entry does today.
     """
 
     id: str
@@ -161,6 +164,7 @@ class Violation:
     evidence: dict[str, str] = field(default_factory=dict)
     probe: Probe = Probe()
     on_accept: bool = False
+    protocols: frozenset[str] = ONLY_HTTP1
 
     def actions(self, parameters: Parameters, context: Context) -> Iterator[Action]:
         """The actions for ``parameters`` (validated with :attr:`parameters`)."""
@@ -195,7 +199,7 @@ def _written(actions: Iterator[Action]) -> bytes:
     data = []
     waits = 0
     for action in actions:
-        if isinstance(action, Write):
+        if isinstance(action, WriteHttp1):
             data.append(action.data)
         elif isinstance(action, Wait):
             waits += 1
@@ -286,8 +290,8 @@ def final_response(
     return response_head(status, None, headers) + content
 
 
-def _write(data: bytes, detail: str) -> Write:
-    return Write(data, Event.RAW_SENT, None, detail)
+def _write(data: bytes, detail: str) -> WriteHttp1:
+    return WriteHttp1(data, Event.RAW_SENT, None, detail)
 
 
 #: The content of most entries' responses.
@@ -548,7 +552,7 @@ def _flood(params: Flood, context: Context) -> Iterator[Action]:
     for index in range(params.count):
         if index and params.every:
             yield Wait(params.every)
-        yield Write(interim)
+        yield WriteHttp1(interim)
     yield _write(final_response(200, OK_BODY, context.now), f"{params.count} interims, then 200")
 
 

@@ -144,6 +144,18 @@ def test_check_bundled_profiles() -> None:
     assert (code, out) == (0, f"ok: {count} profiles\n")
 
 
+def test_check_protocols_says_which_protocols_each_profile_runs_over(tmp_path: Path) -> None:
+    (tmp_path / "plain.yaml").write_text("steps:\n  - respond: {status: 200}\n")
+    (tmp_path / "raw.yaml").write_text("steps:\n  - raw: {text: x}\n")
+    code, out, _ = run(["check", "--protocols", str(tmp_path)])
+    assert (code, out) == (
+        0,
+        "plain: http/1.1, h2\n"
+        "raw: http/1.1 (not h2: steps[0]: raw sends HTTP/1.1 bytes as they are)\n"
+        "ok: 2 profiles\n",
+    )
+
+
 def test_check_reports_located_errors_and_exits_1(tmp_path: Path) -> None:
     broken = tmp_path / "x.yaml"
     broken.write_text(

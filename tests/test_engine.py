@@ -16,18 +16,19 @@ from typing import Any
 
 import pytest
 
+from fakeorigin.actions import EndBody
+from fakeorigin.engine import Action as EngineAction
 from fakeorigin.engine import (
-    Action,
     AwaitBody,
     End,
     Ending,
     HandOff,
     Note,
     Wait,
-    Write,
     error_response,
     run_exchange,
 )
+from fakeorigin.http1_framer import FRAMES, Http1Framer
 from fakeorigin.journal import BodyRecord, Event
 from fakeorigin.profile import STEP_KINDS, Profile
 from fakeorigin.wire import RequestHead
@@ -48,6 +49,36 @@ POST_EXPECT_CASED = RequestHead(
 POST10 = RequestHead(
     b"POST", b"/up", b"1.0", ((b"Content-Length", b"5"), (b"Expect", b"100-continue"))
 )
+
+
+@dataclass(frozen=True)
+class Write:
+    """What an engine message put on an HTTP/1.1 connection: the bytes the HTTP/1.1 framer
+    made of it, and what it journaled. The tables below state every exchange in these, so
+    they hold the exact bytes on the wire whatever the engine's messages look like."""
+
+    data: bytes
+    event: Event | None = None
+    status: int | None = None
+    detail: str | None = None
+
+
+#: An action as the tables state it: a message framed into bytes, or any other action.
+Action = Write | EngineAction
+
+
+def framed(action: EngineAction, framer: Http1Framer) -> list[Action]:
+    """``action`` as the HTTP/1.1 protocol carries it out: a message becomes the bytes the
+    framer makes of it (the end of a body: its last chunk, if any, then response-complete)."""
+    frame = FRAMES.get(type(action))
+    if frame is None:
+        return [action]
+    data = frame(framer, action)
+    if isinstance(action, EndBody):
+        last: list[Action] = [Write(data)] if data else []
+        return [*last, Note(Event.RESPONSE_COMPLETE, action.status)]
+    return [Write(data, action.event, action.status, action.detail)]  # type: ignore[union-attr]
+
 
 #: The upload the driver delivers when the engine awaits the body.
 UPLOAD = b"hello"
@@ -106,9 +137,10 @@ def drive(
     made = steps if isinstance(steps, Profile) else profile(*steps)
     view = make_view(request, body)
     taken: list[tuple[float, Action]] = []
+    framer = Http1Framer()
     for action in run_exchange(made, view, rng or random.Random(0)):
         assert not any(isinstance(a, End | HandOff) for _, a in taken), "actions after End"
-        taken.append((view.now, action))
+        taken.extend((view.now, one) for one in framed(action, framer))
         if isinstance(action, Wait):
             assert action.seconds >= 0, action
             if during_wait is not None:
