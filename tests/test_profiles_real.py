@@ -5,6 +5,12 @@ client or a raw socket, run in a thread (the origin runs in this reactor), picks
 ``Fakeorigin-Profile: NAME``, asserts the bytes on the wire (exact where they are deterministic;
 the Date header by pattern) and then the journal's record of the exchange.
 
+The module is organised as case tables: where several exchanges differ only in their data (the
+profile, the request, the exact bytes, status and journal events expected), they are rows of a
+frozen dataclass, run by one parametrized test (one subtest per row, named by its ``pytest.param``
+id). Exchanges with checks of their own (a client's schedule, a second connection) stay plain
+test functions.
+
 Timing assertions allow 50-100 ms of slack around the profile's schedule.
 """
 
@@ -78,6 +84,58 @@ HINTS_103_STYLE = b"HTTP/1.1 103 Early Hints\r\nlink: </style.css>; rel=preload;
 HINTS_103_SCRIPT = b"HTTP/1.1 103 Early Hints\r\nlink: </app.js>; rel=preload; as=script\r\n\r\n"
 #: The generated body of slow-body: 64 bytes of the repeated pattern.
 SLOW_BODY = b"0123456789abcdef" * 4
+#: A JSON-echo 200 keeping the connection: ``<n>`` its Content-Length, ``<body>`` the echo.
+ECHO_200 = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nDate: <date>\r\n"
+    + SERVER
+    + b"Content-Length: <n>\r\n\r\n<body>"
+)
+REJECT_417 = (
+    b"HTTP/1.1 417 Expectation Failed\r\ncontent-type: text/plain\r\nDate: <date>\r\n"
+    + SERVER
+    + b"Content-Length: 19\r\nConnection: close\r\n\r\nexpectation failed\n"
+)
+#: RFC 9110's phrase, not Python's before 3.13 ("Request Entity Too Large").
+TOO_LARGE_413 = (
+    b"HTTP/1.1 413 Content Too Large\r\ncontent-type: text/plain\r\nDate: <date>\r\n"
+    + SERVER
+    + b"Content-Length: 18\r\nConnection: close\r\n\r\ncontent too large\n"
+)
+#: The early-hints 200's head up to its Content-Length (Connection: close may follow).
+EARLY_HINTS_200 = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nDate: <date>\r\n"
+    + SERVER
+    + b"Content-Length: 6\r\n"
+)
+SLOW_BODY_HEAD = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nDate: <date>\r\n"
+    + SERVER
+    + b"Content-Length: 64\r\n"
+)
+RESET_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n"
+CLOSE_MID_BODY = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n"
+    + b"0123456789" * 5
+)
+BAD_REQUEST_400 = (
+    b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nDate: <date>\r\n"
+    + SERVER
+    + b"Content-Length: <n>\r\nConnection: close\r\n\r\n<body>"
+)
+
+#: A journal timeline as (event, status) pairs, in order (see :func:`events`).
+Timeline = tuple[tuple[str, int | None], ...]
+#: Seconds: ``low <= value < high`` (see :func:`within`).
+Window = tuple[float, float]
+
+#: The timeline of a 2 MB upload whose client waited for the 100 before sending it.
+CONTINUED: Timeline = (
+    ("interim-sent", 100),
+    ("body-first-byte", None),
+    ("body-complete", None),
+    ("response-started", 200),
+    ("response-complete", 200),
+)
 
 
 def wire(template: bytes) -> re.Pattern[bytes]:
@@ -147,6 +205,12 @@ def close_to(value: float, expected: float, slack: float = 0.1) -> bool:
     return abs(value - expected) <= slack
 
 
+def within(value: float, window: Window) -> bool:
+    """``value`` lies in ``window``: at least its low end, below its high end."""
+    low, high = window
+    return low <= value < high
+
+
 @dataclass(frozen=True)
 class Upload:
     """A request body of 2 MB: big enough that curl really waits for the 100."""
@@ -212,61 +276,6 @@ async def test_default_is_active_and_echoes_a_get(origin: RunningOrigin) -> None
 
 
 @pytest_twisted.ensureDeferred
-async def test_default_curl_expect_upload_gets_100_then_echo(
-    origin: RunningOrigin, upload: Upload
-) -> None:
-    result = await deferToThread(
-        curl,
-        "-i",
-        "-H",
-        "Expect: 100-continue",
-        "--data-binary",
-        f"@{upload.path}",
-        f"{origin.url}/upload",
-    )
-
-    assert result.exit_code == 0, result.stderr
-    echo = echo_response(result.output, interim=CONTINUE_100)
-    assert echo["body"] == {"length": 2_000_000, "sha256": upload.sha256, "complete": True}
-    await origin.settle()
-    record = only_record(origin)
-    assert record.interim_statuses == [100]
-    assert record.body_bytes_before_continue == 0
-    assert (record.body.length, record.body.sha256) == (2_000_000, upload.sha256)
-
-
-@pytest_twisted.ensureDeferred
-async def test_default_chunked_upload_is_read_and_journaled(
-    origin: RunningOrigin, upload: Upload
-) -> None:
-    result = await deferToThread(
-        curl,
-        "-i",
-        "-H",
-        "Transfer-Encoding: chunked",
-        "-H",
-        "Expect:",
-        "--data-binary",
-        f"@{upload.path}",
-        f"{origin.url}/chunked",
-    )
-
-    assert result.exit_code == 0, result.stderr
-    echo = echo_response(result.output)
-    assert ["Transfer-Encoding", "chunked"] in echo["headers"]
-    assert echo["body"] == {"length": 2_000_000, "sha256": upload.sha256, "complete": True}
-    await origin.settle()
-    record = only_record(origin)
-    assert (record.body.length, record.body.sha256, record.body.complete) == (
-        2_000_000,
-        upload.sha256,
-        True,
-    )
-    assert record.body.head == upload.data[:1024]
-    assert record.interim_statuses == []
-
-
-@pytest_twisted.ensureDeferred
 async def test_default_skips_100_when_the_body_came_with_the_head(origin: RunningOrigin) -> None:
     request = (
         b"POST /eager HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\n"
@@ -317,215 +326,241 @@ async def test_default_sends_no_100_to_http10_curl(origin: RunningOrigin) -> Non
     assert record.outcome is Outcome.CLOSED
 
 
-# -- expect-continue, expect-continue-delayed, expect-ignore --------------------------------
+# -- curl uploads echoed: default, expect-continue, expect-continue-delayed, expect-ignore ----
 
 
+@dataclass(frozen=True, kw_only=True)
+class EchoedUpload:
+    """curl -i sends the 2 MB upload to ``target`` and prints the 200 echoing it in full."""
+
+    #: The Fakeorigin-Profile header's value; None sends none, so the active default serves.
+    profile: str | None
+    #: curl -H arguments (``Expect:`` alone stops curl from sending its own Expect).
+    headers: tuple[str, ...] = ("Expect: 100-continue",)
+    target: str = "/upload"
+    #: A request header (name, value) the echo lists.
+    echoed: tuple[str, str] = ("Expect", "100-continue")
+    #: What comes before the 200: CONTINUE_100, or nothing.
+    interim: bytes
+    body_bytes_before_continue: int | None
+    #: The whole journal timeline; None where the order of its events is down to timing.
+    timeline: Timeline | None
+    #: curl's total time, where the profile's schedule shows in it.
+    curl_seconds: Window | None = None
+    #: When the journal has the 100 sent.
+    continue_sent: Window | None = None
+    #: When the journal has the upload's first byte.
+    body_first_byte: Window | None = None
+
+
+ECHOED_UPLOADS = [
+    pytest.param(
+        EchoedUpload(
+            profile=None,
+            interim=CONTINUE_100,
+            body_bytes_before_continue=0,
+            timeline=CONTINUED,
+        ),
+        id="default-expect-gets-100-then-echo",
+    ),
+    pytest.param(
+        EchoedUpload(
+            profile=None,
+            headers=("Transfer-Encoding: chunked", "Expect:"),
+            target="/chunked",
+            echoed=("Transfer-Encoding", "chunked"),
+            interim=b"",
+            body_bytes_before_continue=None,
+            timeline=None,  # the 100's skip and the first body bytes race
+        ),
+        id="default-chunked-is-read-and-journaled",
+    ),
+    pytest.param(
+        EchoedUpload(
+            profile="expect-continue",
+            interim=CONTINUE_100,
+            body_bytes_before_continue=0,  # curl sent nothing before the 100
+            timeline=CONTINUED,
+            curl_seconds=(0.0, 0.9),  # the 100 came at once: curl did not sit out its 1 s timeout
+            continue_sent=(0.0, 0.05),
+        ),
+        id="expect-continue-curl-waits-for-the-100",
+    ),
+    pytest.param(
+        EchoedUpload(
+            profile="expect-continue-delayed",
+            interim=CONTINUE_100,
+            body_bytes_before_continue=0,
+            timeline=CONTINUED,
+            curl_seconds=(0.45, 0.9),  # the delayed 100, before curl's own 1 s timeout
+            continue_sent=(0.45, 0.55),
+        ),
+        id="expect-continue-delayed-100-after-half-a-second",
+    ),
+    pytest.param(
+        EchoedUpload(
+            profile="expect-ignore",
+            interim=b"",  # no 100 before the 200
+            body_bytes_before_continue=None,
+            timeline=(
+                ("body-first-byte", None),
+                ("body-complete", None),
+                ("response-started", 200),
+                ("response-complete", 200),
+            ),
+            curl_seconds=(0.9, 2.0),  # curl's --expect100-timeout default is 1 s
+            body_first_byte=(0.9, 2.0),
+        ),
+        id="expect-ignore-curl-gives-up-waiting-after-a-second",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", ECHOED_UPLOADS)
 @pytest_twisted.ensureDeferred
-async def test_expect_continue_curl_waits_for_the_100(
-    origin: RunningOrigin, upload: Upload
+async def test_curl_upload_is_echoed(
+    origin: RunningOrigin, upload: Upload, case: EchoedUpload
 ) -> None:
+    profile = pick(case.profile) if case.profile is not None else []
+    headers = [arg for header in case.headers for arg in ("-H", header)]
     result = await deferToThread(
         curl,
         "-i",
-        *pick("expect-continue"),
-        "-H",
-        "Expect: 100-continue",
+        *profile,
+        *headers,
         "--data-binary",
         f"@{upload.path}",
-        f"{origin.url}/upload",
+        f"{origin.url}{case.target}",
     )
 
-    assert result.exit_code == 0, result.stderr
-    assert result.seconds < 0.9  # the 100 came at once: curl did not sit out its 1 s timeout
-    echo = echo_response(result.output, interim=CONTINUE_100)
-    assert echo["body"]["sha256"] == upload.sha256
+    assert (result.exit_code, result.http_code) == (0, 200), result.stderr
+    if case.curl_seconds is not None:
+        assert within(result.seconds, case.curl_seconds), result.seconds
+    echo = echo_response(result.output, interim=case.interim)
+    assert list(case.echoed) in echo["headers"]
+    assert echo["body"] == {"length": 2_000_000, "sha256": upload.sha256, "complete": True}
     await origin.settle()
     record = only_record(origin)
-    assert (record.profile, record.selected_by) == ("expect-continue", "header")
-    assert record.body_bytes_before_continue == 0  # curl sent nothing before the 100
-    assert events(record) == [
-        ("interim-sent", 100),
-        ("body-first-byte", None),
-        ("body-complete", None),
-        ("response-started", 200),
-        ("response-complete", 200),
-    ]
-    assert seconds(record, Event.INTERIM_SENT)[0] < 0.05
-    assert (record.body.length, record.body.sha256) == (2_000_000, upload.sha256)
+    if case.profile is None:
+        assert (record.profile, record.selected_by) == ("default", "active")
+    else:
+        assert (record.profile, record.selected_by) == (case.profile, "header")
+    assert record.interim_statuses == ([100] if case.interim else [])
+    assert record.body_bytes_before_continue == case.body_bytes_before_continue
+    assert (record.body.length, record.body.sha256, record.body.complete) == (
+        2_000_000,
+        upload.sha256,
+        True,
+    )
+    assert record.body.head == upload.data[:1024]
+    if case.timeline is not None:
+        assert events(record) == list(case.timeline)
+    if case.interim:
+        assert seconds(record, Event.BODY_FIRST_BYTE)[0] >= seconds(record, Event.INTERIM_SENT)[0]
+    if case.continue_sent is not None:
+        sent = seconds(record, Event.INTERIM_SENT, 100)
+        assert within(sent[0], case.continue_sent), sent
+    if case.body_first_byte is not None:
+        first = seconds(record, Event.BODY_FIRST_BYTE)
+        assert within(first[0], case.body_first_byte), first
     assert record.outcome is Outcome.KEEP_ALIVE
 
 
+# -- curl uploads answered before their body: expect-reject, expect-final-early ---------------
+
+
+@dataclass(frozen=True)
+class EarlyAnswer:
+    """curl -i sends the 2 MB upload; the profile answers before reading it, then closes."""
+
+    profile: str
+    #: curl -H arguments (``Expect:`` alone stops curl from sending its own Expect).
+    headers: tuple[str, ...]
+    status: int
+    #: What curl prints (see :func:`wire`).
+    response: bytes
+    #: The whole journal timeline; None where how much of the upload arrives is down to timing.
+    timeline: Timeline | None
+    #: The body the journal read; None where that is down to timing.
+    body_length: int | None
+    #: curl's total time, where it shows curl did not wait for a 100.
+    curl_seconds: Window | None = None
+
+
+EARLY_ANSWERS = [
+    pytest.param(
+        EarlyAnswer(
+            profile="expect-reject",
+            headers=("Expect: 100-continue",),
+            status=417,
+            response=REJECT_417,
+            timeline=(("response-started", 417), ("response-complete", 417), ("close", None)),
+            body_length=0,
+            curl_seconds=(0.0, 0.9),  # answered at once, not after curl's 1 s wait
+        ),
+        id="expect-reject-curl-gets-417-and-never-sends-the-body",
+    ),
+    pytest.param(
+        EarlyAnswer(
+            profile="expect-final-early",
+            headers=("Expect: 100-continue",),
+            status=413,
+            response=TOO_LARGE_413,
+            timeline=(("response-started", 413), ("response-complete", 413), ("close", None)),
+            body_length=0,
+            curl_seconds=(0.0, 0.9),
+        ),
+        id="expect-final-early-curl-gets-413-and-never-sends-the-body",
+    ),
+    pytest.param(
+        # Without Expect, curl sends the 2 MB at once; the 413 goes out before the body is read,
+        # and the lingering close drains the upload, so curl reads the 413 instead of an error.
+        EarlyAnswer(
+            profile="expect-final-early",
+            headers=("Expect:",),
+            status=413,
+            response=TOO_LARGE_413,
+            timeline=None,
+            body_length=None,
+        ),
+        id="expect-final-early-without-expect-gets-413-not-a-broken-pipe",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", EARLY_ANSWERS)
 @pytest_twisted.ensureDeferred
-async def test_expect_continue_h11_client_and_keep_alive(origin: RunningOrigin) -> None:
-    body = bytes(range(256)) * 400
-
-    def two_requests() -> tuple[H11Response, H11Response]:
-        with H11Client(origin.port_number) as client:
-            first = client.request("GET", "/first")
-            second = client.request(
-                "PUT",
-                "/second",
-                [("Fakeorigin-Profile", "expect-continue"), ("Expect", "100-continue")],
-                body,
-                wait_for_continue=True,
-            )
-            return first, second
-
-    first, second = await deferToThread(two_requests)
-
-    assert first.status == 200
-    assert first.informational == []
-    assert second.status == 200
-    assert [event.status_code for _, event in second.informational] == [100]
-    assert second.informational[0][1].reason == b"Continue"
-    assert json.loads(second.body)["body"]["sha256"] == hashlib.sha256(body).hexdigest()
-    await origin.settle()
-    records = origin.records()
-    assert [(r.connection_id, r.index) for r in records] == [
-        (records[0].connection_id, 1),
-        (records[0].connection_id, 2),
-    ]
-    assert [r.profile for r in records] == ["default", "expect-continue"]
-    assert records[1].body_bytes_before_continue == 0
-    assert records[1].body.length == len(body)
-    assert [r.outcome for r in records] == [Outcome.KEEP_ALIVE, Outcome.KEEP_ALIVE]
-
-
-@pytest_twisted.ensureDeferred
-async def test_expect_continue_delayed_curl_gets_100_after_half_a_second(
-    origin: RunningOrigin, upload: Upload
+async def test_curl_upload_is_answered_before_its_body(
+    origin: RunningOrigin, upload: Upload, case: EarlyAnswer
 ) -> None:
+    headers = [arg for header in case.headers for arg in ("-H", header)]
     result = await deferToThread(
         curl,
         "-i",
-        *pick("expect-continue-delayed"),
-        "-H",
-        "Expect: 100-continue",
+        *pick(case.profile),
+        *headers,
         "--data-binary",
         f"@{upload.path}",
         f"{origin.url}/upload",
     )
 
-    assert result.exit_code == 0, result.stderr
-    assert 0.45 <= result.seconds < 0.9  # the delayed 100, before curl's own 1 s timeout
-    echo_response(result.output, interim=CONTINUE_100)
+    assert (result.exit_code, result.http_code) == (0, case.status), result.stderr
+    if case.curl_seconds is not None:
+        assert within(result.seconds, case.curl_seconds), result.seconds
+    match_wire(case.response, result.output)
     await origin.settle()
     record = only_record(origin)
-    assert record.body_bytes_before_continue == 0
-    assert events(record)[:3] == [
-        ("interim-sent", 100),
-        ("body-first-byte", None),
-        ("body-complete", None),
-    ]
-    assert close_to(seconds(record, Event.INTERIM_SENT, 100)[0], 0.5, 0.05)
-    assert seconds(record, Event.BODY_FIRST_BYTE)[0] >= seconds(record, Event.INTERIM_SENT)[0]
-    assert record.body.sha256 == upload.sha256
-
-
-@pytest_twisted.ensureDeferred
-async def test_expect_continue_delayed_h11_client_sees_the_100_at_half_a_second(
-    origin: RunningOrigin,
-) -> None:
-    def upload_with_h11() -> H11Response:
-        with H11Client(origin.port_number) as client:
-            return client.request(
-                "POST",
-                "/later",
-                [("Fakeorigin-Profile", "expect-continue-delayed"), ("Expect", "100-continue")],
-                b"x" * 10_000,
-                wait_for_continue=True,
-            )
-
-    response = await deferToThread(upload_with_h11)
-
-    assert response.status == 200
-    [(arrived, interim)] = response.informational
-    assert interim.status_code == 100
-    assert close_to(arrived, 0.5, 0.1)
-    await origin.settle()
-    record = only_record(origin)
-    assert record.body_bytes_before_continue == 0
-    assert record.body.length == 10_000
-
-
-@pytest_twisted.ensureDeferred
-async def test_expect_ignore_curl_gives_up_waiting_after_a_second(
-    origin: RunningOrigin, upload: Upload
-) -> None:
-    result = await deferToThread(
-        curl,
-        "-i",
-        *pick("expect-ignore"),
-        "-H",
-        "Expect: 100-continue",
-        "--data-binary",
-        f"@{upload.path}",
-        f"{origin.url}/upload",
-    )
-
-    assert result.exit_code == 0, result.stderr
-    assert 0.9 <= result.seconds < 2.0  # curl's --expect100-timeout default is 1 s
-    echo = echo_response(result.output)  # no 100 before the 200
-    assert echo["body"]["sha256"] == upload.sha256
-    await origin.settle()
-    record = only_record(origin)
-    assert record.profile == "expect-ignore"
+    assert (record.profile, record.selected_by) == (case.profile, "header")
+    if case.timeline is not None:
+        assert events(record) == list(case.timeline)
+    if case.body_length is not None:
+        assert record.body.length == case.body_length
     assert record.interim_statuses == []
     assert record.body_bytes_before_continue is None
-    assert events(record) == [
-        ("body-first-byte", None),
-        ("body-complete", None),
-        ("response-started", 200),
-        ("response-complete", 200),
-    ]
-    assert 0.9 <= seconds(record, Event.BODY_FIRST_BYTE)[0] < 2.0
-    assert (record.body.length, record.body.sha256) == (2_000_000, upload.sha256)
-
-
-# -- expect-reject, expect-final-early: answer without reading the body ---------------------
-
-
-REJECT_417 = (
-    b"HTTP/1.1 417 Expectation Failed\r\ncontent-type: text/plain\r\nDate: <date>\r\n"
-    + SERVER
-    + b"Content-Length: 19\r\nConnection: close\r\n\r\nexpectation failed\n"
-)
-#: RFC 9110's phrase, not Python's before 3.13 ("Request Entity Too Large").
-TOO_LARGE_413 = (
-    b"HTTP/1.1 413 Content Too Large\r\ncontent-type: text/plain\r\nDate: <date>\r\n"
-    + SERVER
-    + b"Content-Length: 18\r\nConnection: close\r\n\r\ncontent too large\n"
-)
-
-
-@pytest_twisted.ensureDeferred
-async def test_expect_reject_curl_gets_417_and_never_sends_the_body(
-    origin: RunningOrigin, upload: Upload
-) -> None:
-    result = await deferToThread(
-        curl,
-        "-i",
-        *pick("expect-reject"),
-        "-H",
-        "Expect: 100-continue",
-        "--data-binary",
-        f"@{upload.path}",
-        f"{origin.url}/upload",
-    )
-
-    assert (result.exit_code, result.http_code) == (0, 417), result.stderr
-    assert result.seconds < 0.9  # answered at once, not after curl's 1 s wait
-    match_wire(REJECT_417, result.output)
-    await origin.settle()
-    record = only_record(origin)
-    assert record.profile == "expect-reject"
-    assert events(record) == [
-        ("response-started", 417),
-        ("response-complete", 417),
-        ("close", None),
-    ]
-    assert record.body.length == 0
-    assert record.body_bytes_before_continue is None
+    started = seconds(record, Event.RESPONSE_STARTED, case.status)
+    assert len(started) == 1
+    complete = seconds(record, Event.BODY_COMPLETE)
+    assert not complete or complete[0] >= started[0]  # the answer did not wait for the body
     assert record.outcome is Outcome.CLOSED
 
 
@@ -566,64 +601,72 @@ async def test_expect_reject_raw_client_sees_a_lingering_close(
     assert record.outcome is Outcome.CLOSED
 
 
-@pytest_twisted.ensureDeferred
-async def test_expect_final_early_curl_gets_413_and_never_sends_the_body(
-    origin: RunningOrigin, upload: Upload
-) -> None:
-    result = await deferToThread(
-        curl,
-        "-i",
-        *pick("expect-final-early"),
-        "-H",
-        "Expect: 100-continue",
-        "--data-binary",
-        f"@{upload.path}",
-        f"{origin.url}/upload",
-    )
+# -- h11 uploads: expect-continue keeps the connection, expect-continue-delayed ---------------
 
-    assert (result.exit_code, result.http_code) == (0, 413), result.stderr
-    assert result.seconds < 0.9
-    match_wire(TOO_LARGE_413, result.output)
+
+@pytest_twisted.ensureDeferred
+async def test_expect_continue_h11_client_and_keep_alive(origin: RunningOrigin) -> None:
+    body = bytes(range(256)) * 400
+
+    def two_requests() -> tuple[H11Response, H11Response]:
+        with H11Client(origin.port_number) as client:
+            first = client.request("GET", "/first")
+            second = client.request(
+                "PUT",
+                "/second",
+                [("Fakeorigin-Profile", "expect-continue"), ("Expect", "100-continue")],
+                body,
+                wait_for_continue=True,
+            )
+            return first, second
+
+    first, second = await deferToThread(two_requests)
+
+    assert first.status == 200
+    assert first.informational == []
+    assert second.status == 200
+    assert [event.status_code for _, event in second.informational] == [100]
+    assert second.informational[0][1].reason == b"Continue"
+    assert json.loads(second.body)["body"]["sha256"] == hashlib.sha256(body).hexdigest()
     await origin.settle()
-    record = only_record(origin)
-    assert events(record) == [
-        ("response-started", 413),
-        ("response-complete", 413),
-        ("close", None),
+    records = origin.records()
+    assert [(r.connection_id, r.index) for r in records] == [
+        (records[0].connection_id, 1),
+        (records[0].connection_id, 2),
     ]
-    assert record.body.length == 0
-    assert record.outcome is Outcome.CLOSED
+    assert [r.profile for r in records] == ["default", "expect-continue"]
+    assert records[1].body_bytes_before_continue == 0
+    assert records[1].body.length == len(body)
+    assert [r.outcome for r in records] == [Outcome.KEEP_ALIVE, Outcome.KEEP_ALIVE]
 
 
 @pytest_twisted.ensureDeferred
-async def test_expect_final_early_upload_without_expect_gets_413_not_a_broken_pipe(
-    origin: RunningOrigin, upload: Upload
+async def test_expect_continue_delayed_h11_client_sees_the_100_at_half_a_second(
+    origin: RunningOrigin,
 ) -> None:
-    # Without Expect, curl sends the 2 MB at once; the 413 goes out before the body is read,
-    # and the lingering close drains the upload, so curl reads the 413 instead of an error.
-    result = await deferToThread(
-        curl,
-        "-i",
-        *pick("expect-final-early"),
-        "-H",
-        "Expect:",
-        "--data-binary",
-        f"@{upload.path}",
-        f"{origin.url}/upload",
-    )
+    def upload_with_h11() -> H11Response:
+        with H11Client(origin.port_number) as client:
+            return client.request(
+                "POST",
+                "/later",
+                [("Fakeorigin-Profile", "expect-continue-delayed"), ("Expect", "100-continue")],
+                b"x" * 10_000,
+                wait_for_continue=True,
+            )
 
-    assert (result.exit_code, result.http_code) == (0, 413), result.stderr
-    match_wire(TOO_LARGE_413, result.output)
+    response = await deferToThread(upload_with_h11)
+
+    assert response.status == 200
+    [(arrived, interim)] = response.informational
+    assert interim.status_code == 100
+    assert close_to(arrived, 0.5, 0.1)
     await origin.settle()
     record = only_record(origin)
-    started = seconds(record, Event.RESPONSE_STARTED, 413)
-    assert len(started) == 1
-    complete = seconds(record, Event.BODY_COMPLETE)
-    assert not complete or complete[0] >= started[0]  # the 413 did not wait for the body
-    assert record.outcome is Outcome.CLOSED
+    assert record.body_bytes_before_continue == 0
+    assert record.body.length == 10_000
 
 
-# -- processing-trickle, early-hints: interim responses -------------------------------------
+# -- processing-trickle, early-hints: interim responses ---------------------------------------
 
 
 @pytest_twisted.ensureDeferred
@@ -652,13 +695,6 @@ async def test_processing_trickle_sends_five_102_a_second_apart(origin: RunningO
     assert all(close_to(t, k * 1.0, 0.05) for k, t in enumerate(sent)), sent
     assert close_to(seconds(record, Event.RESPONSE_STARTED, 200)[0], 5.0, 0.05)
     assert record.outcome is Outcome.CLOSED
-
-
-EARLY_HINTS_200 = (
-    b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nDate: <date>\r\n"
-    + SERVER
-    + b"Content-Length: 6\r\n"
-)
 
 
 @pytest_twisted.ensureDeferred
@@ -719,29 +755,205 @@ async def test_early_hints_not_sent_to_http10_raw(origin: RunningOrigin) -> None
     assert record.outcome is Outcome.CLOSED
 
 
-@pytest_twisted.ensureDeferred
-async def test_early_hints_not_sent_to_http10_curl(origin: RunningOrigin) -> None:
-    result = await deferToThread(curl, "-i", "--http1.0", *pick("early-hints"), f"{origin.url}/old")
+# -- one GET: slow-body, hang, reset-after-headers, close-mid-body, early-hints to HTTP/1.0 ---
 
-    assert result.exit_code == 0, result.stderr
-    match_wire(EARLY_HINTS_200 + b"Connection: close\r\n\r\nhello\n", result.output)
+
+@dataclass(frozen=True)
+class CurlGet:
+    """curl -i GETs ``path`` from ``profile``: its exit code, output and the journal's record."""
+
+    profile: str
+    #: curl options besides -i and the profile's header.
+    options: tuple[str, ...]
+    path: str
+    exit_code: int
+    #: What curl prints (see :func:`wire`).
+    output: bytes
+    timeline: Timeline
+    outcome: Outcome
+    #: A phrase curl's error message has.
+    stderr: str = ""
+    #: curl's total time, where the profile's schedule shows in it.
+    curl_seconds: Window | None = None
+    http_version: str = "1.1"
+
+
+CURL_GETS = [
+    pytest.param(
+        CurlGet(
+            profile="slow-body",
+            options=(),
+            path="/slow",
+            exit_code=0,
+            output=SLOW_BODY_HEAD + b"\r\n" + SLOW_BODY,
+            timeline=(
+                ("body-complete", None),
+                ("response-started", 200),
+                ("response-complete", 200),
+            ),
+            outcome=Outcome.KEEP_ALIVE,
+            curl_seconds=(0.6, 0.8),
+        ),
+        id="slow-body-curl-gets-it-in-0.7-s",
+    ),
+    pytest.param(
+        CurlGet(
+            profile="hang",
+            options=("-m", "0.5"),
+            path="/hang",
+            exit_code=28,  # operation timed out
+            output=b"",
+            timeline=(
+                ("body-complete", None),
+                ("hang", None),
+                ("client-fin", None),
+                ("client-gone", None),
+            ),
+            outcome=Outcome.CLIENT_GONE,
+        ),
+        id="hang-curl-times-out",
+    ),
+    pytest.param(
+        CurlGet(
+            profile="reset-after-headers",
+            options=(),
+            path="/r",
+            exit_code=56,  # failure receiving network data
+            output=RESET_HEAD,
+            timeline=(("body-complete", None), ("raw-sent", None), ("reset", None)),
+            outcome=Outcome.RESET,
+            stderr="reset",
+        ),
+        id="reset-after-headers-curl-sees-the-reset",
+    ),
+    pytest.param(
+        CurlGet(
+            profile="close-mid-body",
+            options=(),
+            path="/c",
+            exit_code=18,  # partial file
+            output=CLOSE_MID_BODY,
+            timeline=(("body-complete", None), ("raw-sent", None), ("close", None)),
+            outcome=Outcome.CLOSED,
+            stderr="50 bytes remaining",
+        ),
+        id="close-mid-body-curl-sees-a-short-body",
+    ),
+    pytest.param(
+        CurlGet(
+            profile="early-hints",
+            options=("--http1.0",),
+            path="/old",
+            exit_code=0,
+            output=EARLY_HINTS_200 + b"Connection: close\r\n\r\nhello\n",
+            timeline=(
+                ("body-complete", None),
+                ("interim-skipped", 103),
+                ("interim-skipped", 103),
+                ("response-started", 200),
+                ("response-complete", 200),
+                ("close", None),
+            ),
+            outcome=Outcome.CLOSED,
+            http_version="1.0",
+        ),
+        id="early-hints-not-sent-to-http10",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CURL_GETS)
+@pytest_twisted.ensureDeferred
+async def test_curl_get(origin: RunningOrigin, case: CurlGet) -> None:
+    result = await deferToThread(
+        curl, "-i", *case.options, *pick(case.profile), f"{origin.url}{case.path}"
+    )
+
+    assert result.exit_code == case.exit_code, result.stderr
+    assert case.stderr in result.stderr
+    match_wire(case.output, result.output)
+    if case.curl_seconds is not None:
+        assert within(result.seconds, case.curl_seconds), result.seconds
     await origin.settle()
     record = only_record(origin)
-    assert record.http_version == "1.0"
-    assert [(event, status) for event, status in events(record) if status == 103] == [
-        ("interim-skipped", 103),
-        ("interim-skipped", 103),
-    ]
+    assert (record.profile, record.selected_by) == (case.profile, "header")
+    assert record.http_version == case.http_version
+    assert events(record) == list(case.timeline)
+    assert record.outcome is case.outcome
 
 
-# -- slow-body, hang, reset-after-headers, close-mid-body -----------------------------------
+@dataclass(frozen=True)
+class RawGet:
+    """A raw socket sends ``get(profile)`` (asking to close) and reads until EOF, RST or
+    ``read_seconds``: exactly ``data``, then ``ended``."""
+
+    profile: str
+    data: bytes
+    ended: Ended
+    timeline: Timeline
+    outcome: Outcome
+    read_seconds: float = 5.0
+    #: The client-gone event comes no sooner than this.
+    client_gone_after: float | None = None
 
 
-SLOW_BODY_HEAD = (
-    b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nDate: <date>\r\n"
-    + SERVER
-    + b"Content-Length: 64\r\n"
-)
+RAW_GETS = [
+    pytest.param(
+        # Closing the socket sends a FIN; during a hang that is the client leaving.
+        RawGet(
+            profile="hang",
+            data=b"",
+            ended=Ended.OPEN,
+            timeline=(
+                ("body-complete", None),
+                ("hang", None),
+                ("client-fin", None),
+                ("client-gone", None),
+            ),
+            outcome=Outcome.CLIENT_GONE,
+            read_seconds=0.5,
+            client_gone_after=0.45,
+        ),
+        id="hang-sends-nothing-until-the-client-leaves",
+    ),
+    pytest.param(
+        RawGet(
+            profile="reset-after-headers",
+            data=RESET_HEAD,
+            ended=Ended.RESET,
+            timeline=(("body-complete", None), ("raw-sent", None), ("reset", None)),
+            outcome=Outcome.RESET,
+        ),
+        id="reset-after-headers-gets-the-head-then-rst",
+    ),
+    pytest.param(
+        RawGet(
+            profile="close-mid-body",
+            data=CLOSE_MID_BODY,
+            ended=Ended.EOF,
+            timeline=(("body-complete", None), ("raw-sent", None), ("close", None)),
+            outcome=Outcome.CLOSED,
+        ),
+        id="close-mid-body-gets-50-bytes-then-fin",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", RAW_GETS)
+@pytest_twisted.ensureDeferred
+async def test_raw_get(origin: RunningOrigin, case: RawGet) -> None:
+    result = await deferToThread(
+        raw_exchange, origin.port_number, get(case.profile), read_seconds=case.read_seconds
+    )
+
+    assert (result.data, result.ended) == (case.data, case.ended)
+    await origin.settle()
+    record = only_record(origin)
+    assert (record.profile, record.selected_by) == (case.profile, "header")
+    assert events(record) == list(case.timeline)
+    if case.client_gone_after is not None:
+        assert seconds(record, Event.CLIENT_GONE)[0] >= case.client_gone_after
+    assert record.outcome is case.outcome
 
 
 @pytest_twisted.ensureDeferred
@@ -761,162 +973,162 @@ async def test_slow_body_dribbles_8_bytes_every_tenth_of_a_second(origin: Runnin
     assert record.outcome is Outcome.CLOSED
 
 
+# -- connections: keep-alive, pipelining, half-close, refusals --------------------------------
+
+
+@dataclass(frozen=True)
+class SharedConnection:
+    """A raw socket sends ``requests`` in one go and reads until EOF: the responses, in order."""
+
+    requests: bytes
+    #: Send a FIN after the requests, then read, as ``printf '...' | nc -N host port`` does.
+    shut_write: bool
+    #: All the responses (see :func:`wire`): the JSON echoes first, each ``<n>`` then ``<body>``.
+    responses: bytes
+    #: Each JSON echo's target and the request content it reports, in order.
+    echoes: tuple[tuple[str, bytes], ...]
+    #: Each record's (target, index on the connection, profile, outcome, interim statuses).
+    records: tuple[tuple[str, int, str, Outcome, tuple[int, ...]], ...]
+
+
+SHARED_CONNECTIONS = [
+    pytest.param(
+        SharedConnection(
+            requests=(
+                get("default", target=b"/1", close=False)
+                + b"POST /2 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 3\r\n\r\nabc"
+                + get("early-hints", target=b"/3")
+            ),
+            shut_write=False,
+            responses=(
+                ECHO_200
+                + ECHO_200
+                + HINTS_103_STYLE
+                + HINTS_103_SCRIPT
+                + EARLY_HINTS_200
+                + b"Connection: close\r\n\r\nhello\n"
+            ),
+            echoes=(("/1", b""), ("/2", b"abc")),
+            records=(
+                ("/1", 1, "default", Outcome.KEEP_ALIVE, ()),
+                ("/2", 2, "default", Outcome.KEEP_ALIVE, ()),
+                ("/3", 3, "early-hints", Outcome.CLOSED, (103, 103)),
+            ),
+        ),
+        id="pipelined-requests-are-answered-in-order",
+    ),
+    pytest.param(
+        SharedConnection(
+            requests=get("default", target=b"/1", close=False) + get("early-hints", target=b"/2"),
+            shut_write=True,
+            responses=(
+                ECHO_200
+                + HINTS_103_STYLE
+                + HINTS_103_SCRIPT
+                + EARLY_HINTS_200
+                + b"Connection: close\r\n\r\nhello\n"
+            ),
+            echoes=(("/1", b""),),
+            records=(
+                ("/1", 1, "default", Outcome.KEEP_ALIVE, ()),
+                ("/2", 2, "early-hints", Outcome.CLOSED, (103, 103)),
+            ),
+        ),
+        id="half-close-after-the-requests-still-gets-the-responses",
+    ),
+    pytest.param(
+        # No Connection: close: the FIN alone ends the connection, after the whole exchange.
+        SharedConnection(
+            requests=get("early-hints", close=False),
+            shut_write=True,
+            responses=HINTS_103_STYLE + HINTS_103_SCRIPT + EARLY_HINTS_200 + b"<body>hello\n",
+            echoes=(),
+            records=(("/", 1, "early-hints", Outcome.CLOSED, (103, 103)),),
+        ),
+        id="half-close-during-a-keep-alive-exchange-gets-all-of-it",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", SHARED_CONNECTIONS)
 @pytest_twisted.ensureDeferred
-async def test_slow_body_curl(origin: RunningOrigin) -> None:
-    result = await deferToThread(curl, "-i", *pick("slow-body"), f"{origin.url}/slow")
-
-    assert result.exit_code == 0, result.stderr
-    match_wire(SLOW_BODY_HEAD + b"\r\n" + SLOW_BODY, result.output)
-    assert close_to(result.seconds, 0.7)
-    await origin.settle()
-    assert only_record(origin).outcome is Outcome.KEEP_ALIVE
-
-
-@pytest_twisted.ensureDeferred
-async def test_hang_sends_nothing_until_the_client_leaves(origin: RunningOrigin) -> None:
-    result = await deferToThread(raw_exchange, origin.port_number, get("hang"), read_seconds=0.5)
-
-    assert (result.data, result.ended) == (b"", Ended.OPEN)
-    await origin.settle()
-    record = only_record(origin)
-    # Closing the socket sends a FIN; during a hang that is the client leaving.
-    assert events(record) == [
-        ("body-complete", None),
-        ("hang", None),
-        ("client-fin", None),
-        ("client-gone", None),
-    ]
-    assert seconds(record, Event.CLIENT_GONE)[0] >= 0.45
-    assert record.outcome is Outcome.CLIENT_GONE
-
-
-@pytest_twisted.ensureDeferred
-async def test_hang_curl_times_out(origin: RunningOrigin) -> None:
-    result = await deferToThread(curl, "-i", "-m", "0.5", *pick("hang"), f"{origin.url}/hang")
-
-    assert (result.exit_code, result.output) == (28, b"")  # 28: operation timed out
-    await origin.settle()
-    assert only_record(origin).outcome is Outcome.CLIENT_GONE
-
-
-RESET_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n"
-
-
-@pytest_twisted.ensureDeferred
-async def test_reset_after_headers_raw_client_gets_the_head_then_rst(
-    origin: RunningOrigin,
-) -> None:
-    result = await deferToThread(raw_exchange, origin.port_number, get("reset-after-headers"))
-
-    assert (result.data, result.ended) == (RESET_HEAD, Ended.RESET)
-    await origin.settle()
-    record = only_record(origin)
-    assert events(record) == [("body-complete", None), ("raw-sent", None), ("reset", None)]
-    assert record.outcome is Outcome.RESET
-
-
-@pytest_twisted.ensureDeferred
-async def test_reset_after_headers_curl(origin: RunningOrigin) -> None:
-    result = await deferToThread(curl, "-i", *pick("reset-after-headers"), f"{origin.url}/r")
-
-    assert result.exit_code == 56, result.stderr  # 56: failure receiving network data
-    assert "reset" in result.stderr.lower()
-    assert result.output == RESET_HEAD
-    await origin.settle()
-    assert only_record(origin).outcome is Outcome.RESET
-
-
-CLOSE_MID_BODY = (
-    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n"
-    + b"0123456789" * 5
-)
-
-
-@pytest_twisted.ensureDeferred
-async def test_close_mid_body_raw_client_gets_50_bytes_then_fin(origin: RunningOrigin) -> None:
-    result = await deferToThread(raw_exchange, origin.port_number, get("close-mid-body"))
-
-    assert (result.data, result.ended) == (CLOSE_MID_BODY, Ended.EOF)
-    await origin.settle()
-    record = only_record(origin)
-    assert events(record) == [("body-complete", None), ("raw-sent", None), ("close", None)]
-    assert record.outcome is Outcome.CLOSED
-
-
-@pytest_twisted.ensureDeferred
-async def test_close_mid_body_curl_sees_a_short_body(origin: RunningOrigin) -> None:
-    result = await deferToThread(curl, "-i", *pick("close-mid-body"), f"{origin.url}/c")
-
-    assert result.exit_code == 18, result.stderr  # 18: partial file
-    assert "50 bytes remaining" in result.stderr
-    assert result.output == CLOSE_MID_BODY
-
-
-# -- connections: keep-alive, pipelining, refusals -------------------------------------------
-
-
-@pytest_twisted.ensureDeferred
-async def test_pipelined_requests_are_answered_in_order(origin: RunningOrigin) -> None:
-    requests = (
-        get("default", target=b"/1", close=False)
-        + b"POST /2 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 3\r\n\r\nabc"
-        + get("early-hints", target=b"/3")
+async def test_requests_on_one_connection(origin: RunningOrigin, case: SharedConnection) -> None:
+    result = await deferToThread(
+        raw_exchange, origin.port_number, case.requests, shut_write=case.shut_write
     )
-    result = await deferToThread(raw_exchange, origin.port_number, requests)
 
     assert result.ended is Ended.EOF
-    found = match_wire(
-        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nDate: <date>\r\n"
-        + SERVER
-        + b"Content-Length: <n>\r\n\r\n<body>"
-        + b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nDate: <date>\r\n"
-        + SERVER
-        + b"Content-Length: <n>\r\n\r\n<body>"
-        + HINTS_103_STYLE
-        + HINTS_103_SCRIPT
-        + EARLY_HINTS_200
-        + b"Connection: close\r\n\r\nhello\n",
-        result.data,
-    )
-    first, second = json.loads(found.group(2)), json.loads(found.group(4))
-    assert (int(found.group(1)), int(found.group(3))) == (len(found.group(2)), len(found.group(4)))
-    assert (first["target"], second["target"]) == ("/1", "/2")
-    assert second["body"]["sha256"] == hashlib.sha256(b"abc").hexdigest()
+    groups = match_wire(case.responses, result.data).groups()
+    for k, (target, content) in enumerate(case.echoes):
+        length, body = groups[2 * k], groups[2 * k + 1]
+        assert int(length) == len(body)
+        echo = json.loads(body)
+        assert echo["target"] == target
+        assert echo["body"]["sha256"] == hashlib.sha256(content).hexdigest()
     await origin.settle()
     records = origin.records()
-    assert [(r.target, r.index, r.profile) for r in records] == [
-        ("/1", 1, "default"),
-        ("/2", 2, "default"),
-        ("/3", 3, "early-hints"),
-    ]
+    assert [
+        (r.target, r.index, r.profile, r.outcome, tuple(r.interim_statuses)) for r in records
+    ] == list(case.records)
     assert len({r.connection_id for r in records}) == 1
-    assert [r.outcome for r in records] == [
-        Outcome.KEEP_ALIVE,
-        Outcome.KEEP_ALIVE,
-        Outcome.CLOSED,
-    ]
+    assert [r.error for r in records] == [None] * len(records)
+    if case.shut_write:
+        assert ("client-fin", None) in events(records[-1])
 
 
-BAD_REQUEST_400 = (
-    b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nDate: <date>\r\n"
-    + SERVER
-    + b"Content-Length: <n>\r\nConnection: close\r\n\r\n<body>"
-)
+@dataclass(frozen=True)
+class MissingHost:
+    """An HTTP/1.1 request without Host, alone or pipelined after a good one: a 400, then the
+    close, and the bad request journaled with its raw bytes."""
+
+    #: What goes ahead of the bad request on the connection, and the template of its responses.
+    ahead: bytes
+    ahead_responses: bytes
+    #: The records of what went ahead: (target, index on the connection, outcome).
+    ahead_records: tuple[tuple[str, int, Outcome], ...]
+    bad: bytes
 
 
+MISSING_HOSTS = [
+    pytest.param(
+        MissingHost(
+            ahead=b"",
+            ahead_responses=b"",
+            ahead_records=(),
+            bad=b"GET /no-host HTTP/1.1\r\nUser-Agent: raw\r\n\r\n",
+        ),
+        id="alone",
+    ),
+    pytest.param(
+        MissingHost(
+            ahead=get("default", target=b"/good", close=False),
+            ahead_responses=ECHO_200,
+            ahead_records=(("/good", 1, Outcome.KEEP_ALIVE),),
+            bad=b"GET /bad HTTP/1.1\r\n\r\n",
+        ),
+        id="pipelined-after-a-good-request",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", MISSING_HOSTS)
 @pytest_twisted.ensureDeferred
-async def test_http11_without_host_gets_400_and_is_journaled_raw(origin: RunningOrigin) -> None:
-    request = b"GET /no-host HTTP/1.1\r\nUser-Agent: raw\r\n\r\n"
-    result = await deferToThread(raw_exchange, origin.port_number, request)
+async def test_http11_without_host_gets_400_and_is_journaled_raw(
+    origin: RunningOrigin, case: MissingHost
+) -> None:
+    result = await deferToThread(raw_exchange, origin.port_number, case.ahead + case.bad)
 
     assert result.ended is Ended.EOF
-    found = match_wire(BAD_REQUEST_400, result.data)
-    assert int(found.group(1)) == len(found.group(2))
-    assert found.group(2).startswith(b"400 Bad Request: ")
-    assert b"Host" in found.group(2)
+    *_, length, text = match_wire(case.ahead_responses + BAD_REQUEST_400, result.data).groups()
+    assert int(length) == len(text)
+    assert text.startswith(b"400 Bad Request: ")
+    assert b"Host" in text
     await origin.settle()
-    record = only_record(origin)
-    assert record.raw_request == request
+    *ahead, record = origin.records()
+    assert [(r.target, r.index, r.outcome) for r in ahead] == list(case.ahead_records)
+    assert [r.connection_id for r in ahead] == [record.connection_id] * len(ahead)
+    assert record.index == len(ahead) + 1
+    assert record.raw_request == case.bad
     assert record.method is None
     assert record.error is not None
     assert "Host" in record.error
@@ -928,47 +1140,7 @@ async def test_http11_without_host_gets_400_and_is_journaled_raw(origin: Running
     assert record.outcome is Outcome.BAD_REQUEST
 
 
-PIPELINED_GOOD_THEN_BAD = get("default", target=b"/good", close=False) + (
-    b"GET /bad HTTP/1.1\r\n\r\n"
-)
-
-
-@pytest_twisted.ensureDeferred
-async def test_pipelined_bad_request_gets_400_after_the_good_response(
-    origin: RunningOrigin,
-) -> None:
-    result = await deferToThread(raw_exchange, origin.port_number, PIPELINED_GOOD_THEN_BAD)
-
-    assert result.ended is Ended.EOF
-    match_wire(
-        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nDate: <date>\r\n"
-        + SERVER
-        + b"Content-Length: <n>\r\n\r\n<body>"
-        + BAD_REQUEST_400,
-        result.data,
-    )
-    await origin.settle()
-    good, bad = origin.records()
-    assert (good.target, good.index, good.outcome) == ("/good", 1, Outcome.KEEP_ALIVE)
-    assert (bad.connection_id, bad.index, bad.outcome) == (
-        good.connection_id,
-        2,
-        Outcome.BAD_REQUEST,
-    )
-
-
-@pytest_twisted.ensureDeferred
-async def test_pipelined_bad_request_is_journaled_with_its_raw_bytes(
-    origin: RunningOrigin,
-) -> None:
-    await deferToThread(raw_exchange, origin.port_number, PIPELINED_GOOD_THEN_BAD)
-
-    await origin.settle()
-    _, bad = origin.records()
-    assert bad.raw_request == b"GET /bad HTTP/1.1\r\n\r\n"
-
-
-# -- keepalive-race, keepalive-idle-race --------------------------------------------------------
+# -- keepalive-race, keepalive-idle-race ------------------------------------------------------
 
 
 def connection_of(record: ExchangeRecord) -> tuple[int, int, str | None, str]:
@@ -1070,46 +1242,3 @@ async def test_unknown_profile_gets_400_naming_it_and_the_known_ones(
     assert (record.profile, record.selected_by) == (None, "header")
     assert ("response-started", 400) in events(record)
     assert record.outcome is Outcome.REFUSED
-
-
-@pytest_twisted.ensureDeferred
-async def test_client_that_half_closes_after_its_requests_still_gets_the_responses(
-    origin: RunningOrigin,
-) -> None:
-    # As `printf 'GET / ...' | nc -N host port` does: send the requests, then FIN, then read.
-    requests = get("default", target=b"/1", close=False) + get("early-hints", target=b"/2")
-    result = await deferToThread(raw_exchange, origin.port_number, requests, shut_write=True)
-
-    await origin.settle()
-    assert result.ended is Ended.EOF
-    match_wire(
-        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nDate: <date>\r\n"
-        + SERVER
-        + b"Content-Length: <n>\r\n\r\n<body>"
-        + HINTS_103_STYLE
-        + HINTS_103_SCRIPT
-        + EARLY_HINTS_200
-        + b"Connection: close\r\n\r\nhello\n",
-        result.data,
-    )
-    first, second = origin.records()
-    assert (first.target, first.outcome) == ("/1", Outcome.KEEP_ALIVE)
-    assert (second.target, second.outcome) == ("/2", Outcome.CLOSED)
-    assert ("client-fin", None) in events(second)
-    assert second.interim_statuses == [103, 103]
-
-
-@pytest_twisted.ensureDeferred
-async def test_client_that_half_closes_during_a_keep_alive_exchange_gets_all_of_it(
-    origin: RunningOrigin,
-) -> None:
-    # `printf 'GET / HTTP/1.1\r\nHost: x\r\n...\r\n\r\n' | nc -N host port`: no Connection: close.
-    request = get("early-hints", close=False)
-    result = await deferToThread(raw_exchange, origin.port_number, request, shut_write=True)
-
-    await origin.settle()
-    assert result.ended is Ended.EOF
-    match_wire(HINTS_103_STYLE + HINTS_103_SCRIPT + EARLY_HINTS_200 + b"<body>hello\n", result.data)
-    record = only_record(origin)
-    assert record.error is None
-    assert record.outcome is Outcome.CLOSED
