@@ -92,8 +92,8 @@ bench: install bench-tools
 # docs/profiles.md and docs/violations.md (with profiles/violation-*.yaml) are generated from the
 # model and the catalogue; tests fail when they are stale.
 docs: install
-	$(BIN)/python -m fakeorigin.catalogue_doc docs/violations.md
-	$(BIN)/python -m fakeorigin.reference docs/profiles.md
+	$(BIN)/python -m fakeorigin.docgen.catalogue_doc docs/violations.md
+	$(BIN)/python -m fakeorigin.docgen.reference docs/profiles.md
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache dist build

@@ -511,9 +511,9 @@ def _plugin_fixture(config: Config) -> str | None:
     """Why the pytest plugin's ``fakeorigin`` fixture cannot be measured; None if it can."""
     path = config.source / "fakeorigin" / "pytest_plugin.py"
     if not path.exists() or "def fakeorigin(" not in path.read_text():
-        return "fakeorigin/pytest_plugin.py has no fakeorigin fixture yet"
+        return "fakeorigin/testing/pytest_plugin.py has no fakeorigin fixture yet"
     registered = any(
-        e.value == "fakeorigin.pytest_plugin"
+        e.value == "fakeorigin.testing.pytest_plugin"
         for e in importlib.metadata.entry_points(group="pytest11")
     )
     return None if registered else "the pytest11 entry point is not installed (pip install -e .)"
@@ -834,7 +834,7 @@ def _hold(config: Config, name: str, argv: list[str], connections: int) -> dict[
 def fakeorigin_websocket(config: Config) -> str | None:
     """Why fakeorigin's echo cannot be measured yet; None when it can."""
     if not (config.source / "fakeorigin" / "websocket.py").exists():
-        return "fakeorigin/websocket.py does not exist yet"
+        return "fakeorigin/websocket/session.py does not exist yet"
     if not (config.source / "profiles" / "websocket-echo.yaml").exists():
         return "profiles/websocket-echo.yaml does not exist yet"
     return None

@@ -69,7 +69,7 @@ def census(connections: int, periods: int) -> dict[str, Any]:
     clock = HeapClock(START)
     origin.clock = origin.factory.clock = clock  # type: ignore[assignment]
     if hasattr(origin.factory, "timers"):  # the timer heap of later checkouts
-        from fakeorigin.timers import TimerHeap  # noqa: PLC0415
+        from fakeorigin.transport.timers import TimerHeap  # noqa: PLC0415
 
         origin.factory.timers = TimerHeap(clock)  # type: ignore[arg-type]
     origin.factory.max_connections = connections + 1

@@ -2,7 +2,8 @@
 
 The collector is off while the modules and the profiles load (tens of thousands of objects
 that live as long as the process; collecting them is a tenth of start-up); ``serve`` runs it
-on its own schedule, with those objects frozen, once it listens (:mod:`fakeorigin.collector`).
+on its own schedule, with those objects frozen, once it listens
+(:mod:`fakeorigin.server.collector`).
 
 pydantic's plugins are not loaded in this process unless ``PYDANTIC_DISABLE_PLUGINS`` says
 otherwise: looking for them reads the entry points of every installed distribution, 25-30 ms

@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from fakeorigin import __version__
-from fakeorigin.admission import (
+from fakeorigin.core.admission import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_HEADER_BYTES,
 )
-from fakeorigin.durations import duration_problem
-from fakeorigin.loader import (
+from fakeorigin.core.durations import duration_problem
+from fakeorigin.core.loader import (
     ProfileError,
     bundled_profiles_dir,
     load_profile_dir,
@@ -33,8 +33,8 @@ from fakeorigin.loader import (
     load_profile_file,
     profile_sources,
 )
-from fakeorigin.profile import Profile, cannot_carry
-from fakeorigin.protocols import PROTOCOLS
+from fakeorigin.core.profile import Profile, cannot_carry
+from fakeorigin.core.protocols import PROTOCOLS
 
 DEFAULT_LISTEN = "tcp:8080:interface=127.0.0.1"
 DEFAULT_CONTROL = "tcp:8081:interface=127.0.0.1"
@@ -388,7 +388,7 @@ def main(argv: Sequence[str], env: Mapping[str, str], out: IO[str], err: IO[str]
         if args.command == "profiles":
             return _list(args.profiles, out)
         if args.command == "catalogue":
-            from fakeorigin.catalogue import catalogue_document, catalogue_table  # noqa: PLC0415
+            from fakeorigin.core.catalogue import catalogue_document, catalogue_table  # noqa: PLC0415
 
             text = json.dumps(catalogue_document(), indent=2) + "\n"
             out.write(text if args.json else catalogue_table())
@@ -404,7 +404,7 @@ def main(argv: Sequence[str], env: Mapping[str, str], out: IO[str], err: IO[str]
     except ProfileError as problem:
         err.write(f"{problem}\n")
         return 1
-    from fakeorigin.serve import serve  # noqa: PLC0415 (Twisted only for serve)
+    from fakeorigin.server.serve import serve  # noqa: PLC0415 (Twisted only for serve)
 
     return serve(settings, out, err)
 

@@ -16,10 +16,10 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IListeningPort
 
-from fakeorigin.journal import ExchangeRecord, Journal
-from fakeorigin.loader import bundled_profiles_dir, load_profile_dir
-from fakeorigin.origin_protocol import OriginFactory, OriginSettings
-from fakeorigin.state import OriginState
+from fakeorigin.core.journal import ExchangeRecord, Journal
+from fakeorigin.core.loader import bundled_profiles_dir, load_profile_dir
+from fakeorigin.core.state import OriginState
+from fakeorigin.http1.protocol import OriginFactory, OriginSettings
 
 
 @dataclass

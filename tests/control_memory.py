@@ -22,11 +22,11 @@ from twisted.logger import ILogObserver, LogEvent, Logger
 from twisted.python.failure import Failure
 from twisted.web.http_headers import Headers
 
-from fakeorigin import control_api
-from fakeorigin.control_api import DEFAULT_MAX_BODY_BYTES, ControlAPI
-from fakeorigin.journal import Event, ExchangeRecord, Journal, Outcome
-from fakeorigin.loader import bundled_profiles_dir, load_profile_dir
-from fakeorigin.state import OriginState
+from fakeorigin.control import api as control_api
+from fakeorigin.control.api import DEFAULT_MAX_BODY_BYTES, ControlAPI
+from fakeorigin.core.journal import Event, ExchangeRecord, Journal, Outcome
+from fakeorigin.core.loader import bundled_profiles_dir, load_profile_dir
+from fakeorigin.core.state import OriginState
 
 #: Any host will do: nothing is resolved, the stub agent delivers every request to the app.
 BASE_URL = "http://control.test"

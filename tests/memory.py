@@ -19,11 +19,11 @@ from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
 from fakeorigin import __version__
-from fakeorigin.journal import ExchangeRecord, Journal
-from fakeorigin.loader import bundled_profiles_dir, load_profile_dir
-from fakeorigin.origin_protocol import OriginFactory, OriginProtocol, OriginSettings
-from fakeorigin.profile import Profile
-from fakeorigin.state import OriginState
+from fakeorigin.core.journal import ExchangeRecord, Journal
+from fakeorigin.core.loader import bundled_profiles_dir, load_profile_dir
+from fakeorigin.core.profile import Profile
+from fakeorigin.core.state import OriginState
+from fakeorigin.http1.protocol import OriginFactory, OriginProtocol, OriginSettings
 
 #: The clock starts at RFC 9110's example date (section 5.6.7), so Date lines read well.
 START = 784111777.0

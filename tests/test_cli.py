@@ -10,7 +10,7 @@ import pytest
 
 from fakeorigin import __version__
 from fakeorigin.cli import DEFAULT_LISTEN, UsageError, _parser, main, serve_settings
-from fakeorigin.loader import bundled_profiles_dir
+from fakeorigin.core.loader import bundled_profiles_dir
 
 
 def run(argv: list[str], env: dict[str, str] | None = None) -> tuple[int, str, str]:
@@ -220,7 +220,7 @@ def test_serve_with_unknown_active_profile_exits_2() -> None:
 
 
 def test_catalogue_lists_every_entry_with_its_rule() -> None:
-    from fakeorigin.violations import CATALOGUE  # noqa: PLC0415
+    from fakeorigin.core.violations import CATALOGUE  # noqa: PLC0415
 
     code, out, _ = run(["catalogue"])
     assert code == 0
@@ -232,7 +232,7 @@ def test_catalogue_lists_every_entry_with_its_rule() -> None:
 
 
 def test_catalogue_json_carries_rule_parameters_bytes_and_outcomes() -> None:
-    from fakeorigin.violations import CATALOGUE  # noqa: PLC0415
+    from fakeorigin.core.violations import CATALOGUE  # noqa: PLC0415
 
     code, out, _ = run(["catalogue", "--json"])
     document = json.loads(out)

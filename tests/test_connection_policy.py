@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from fakeorigin.journal import Event, Outcome
-from fakeorigin.profile import Profile
+from fakeorigin.core.journal import Event, Outcome
+from fakeorigin.core.profile import Profile
 from tests.memory import DATE, SERVER, MemoryOrigin, timeline
 
 GET = b"GET /%d HTTP/1.1\r\nHost: example.test\r\n\r\n"

@@ -405,7 +405,7 @@ def test_the_installed_package_is_the_wheel_not_the_checkout(
 ) -> None:
     env = image_env(installed, tmp_path, {}, {})
     done = subprocess.run(
-        ["python", "-c", "import fakeorigin.loader as l; print(l.bundled_profiles_dir())"],
+        ["python", "-c", "import fakeorigin.core.loader as l; print(l.bundled_profiles_dir())"],
         cwd=tmp_path,
         env=env,
         capture_output=True,

@@ -21,16 +21,17 @@ from twisted.logger import LogEvent, LogLevel, capturedLogs, formatEvent
 from twisted.web.client import ResponseNeverReceived
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
-from fakeorigin import __version__, control_api
-from fakeorigin.catalogue import catalogue_document
-from fakeorigin.control_api import ControlAPI
-from fakeorigin.journal import ExchangeRecord, Journal, Outcome
-from fakeorigin.loader import bundled_profiles_dir, load_profile_dir
-from fakeorigin.openapi import openapi_document
-from fakeorigin.origin_protocol import OriginFactory
-from fakeorigin.profile import Profile
-from fakeorigin.state import OriginState
-from fakeorigin.wire import RequestHead
+from fakeorigin import __version__
+from fakeorigin.control import api as control_api
+from fakeorigin.control.api import ControlAPI
+from fakeorigin.control.openapi import openapi_document
+from fakeorigin.core.catalogue import catalogue_document
+from fakeorigin.core.journal import ExchangeRecord, Journal, Outcome
+from fakeorigin.core.loader import bundled_profiles_dir, load_profile_dir
+from fakeorigin.core.profile import Profile
+from fakeorigin.core.state import OriginState
+from fakeorigin.core.wire import RequestHead
+from fakeorigin.http1.protocol import OriginFactory
 from tests.control_memory import MemoryControl, add_record, capture_control_log
 
 TOKEN = "s3cret-token"
@@ -1059,7 +1060,7 @@ def test_an_unexpected_exception_is_logged_and_answered_500(
     assert reply.json() == error("internal-error", "see the server log")
     [event] = logged
     assert event["log_level"] is LogLevel.critical
-    assert event["log_namespace"] == "fakeorigin.control_api"
+    assert event["log_namespace"] == "fakeorigin.control.api"
     assert event["log_failure"].type is RuntimeError
     assert str(event["log_failure"].value) == "boom"
     assert "RuntimeError: boom" in event["log_failure"].getTraceback()

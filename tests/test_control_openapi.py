@@ -24,10 +24,10 @@ import schemathesis
 import yaml
 from twisted.logger import LogEvent
 
-from fakeorigin.control_api import ControlAPI
-from fakeorigin.journal import Event, Outcome
-from fakeorigin.loader import bundled_profiles_dir
-from fakeorigin.openapi import OPERATIONS, openapi_document
+from fakeorigin.control.api import ControlAPI
+from fakeorigin.control.openapi import OPERATIONS, openapi_document
+from fakeorigin.core.journal import Event, Outcome
+from fakeorigin.core.loader import bundled_profiles_dir
 from tests.control_memory import MemoryControl, Reply, add_record, capture_control_log
 
 DOCUMENT = openapi_document()

@@ -24,7 +24,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from fakeorigin.openapi import OPERATIONS
+from fakeorigin.control.openapi import OPERATIONS
 from tests.control_process import CLIENT_SECONDS, Served, serving
 
 pytestmark = pytest.mark.realsocket

@@ -1,5 +1,5 @@
-"""The connection limit (fakeorigin/descriptors.py): the open-file limit raised to the hard one,
-and ``--max-connections`` chosen from it, with fake limit functions; then a real ``serve``
+"""The connection limit (fakeorigin/server/descriptors.py): the open-file limit raised to the hard
+one, and ``--max-connections`` chosen from it, with fake limit functions; then a real ``serve``
 under a low hard limit."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import pytest
 
-from fakeorigin.descriptors import HEADROOM, UNLIMITED_CAP, ConnectionLimit, connection_limit
+from fakeorigin.server.descriptors import HEADROOM, UNLIMITED_CAP, ConnectionLimit, connection_limit
 
 INFINITY = resource.RLIM_INFINITY
 

@@ -11,10 +11,15 @@ from typing import Any
 import pytest
 import yaml
 
-from fakeorigin.journal import Event, ExchangeRecord, Outcome, TimelineEntry
-from fakeorigin.loader import profile_from_data
-from fakeorigin.profile import FINAL_KINDS, STEP_KINDS
-from fakeorigin.reference import check_descriptions, doc_model, parse_docstring, profiles_reference
+from fakeorigin.core.journal import Event, ExchangeRecord, Outcome, TimelineEntry
+from fakeorigin.core.loader import profile_from_data
+from fakeorigin.core.profile import FINAL_KINDS, STEP_KINDS
+from fakeorigin.docgen.reference import (
+    check_descriptions,
+    doc_model,
+    parse_docstring,
+    profiles_reference,
+)
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 PROFILES_MD = DOCS / "profiles.md"

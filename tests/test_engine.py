@@ -1,6 +1,6 @@
 """The engine alone: (profile, request, body so far, time) -> the exact actions, no I/O.
 
-A fake :class:`~fakeorigin.engine.ExchangeView` stands in for the protocol: the test driver
+A fake :class:`~fakeorigin.core.engine.ExchangeView` stands in for the protocol: the test driver
 performs each action as the protocol would (a ``Wait`` moves the view's time on, an
 ``AwaitBody`` completes the upload) and records it. One case table per step kind, each row
 a named request and the exact action sequence it must produce (go-httpbin's handler tables,
@@ -16,22 +16,21 @@ from typing import Any
 
 import pytest
 
-from fakeorigin.actions import EndBody
-from fakeorigin.engine import Action as EngineAction
-from fakeorigin.engine import (
+from fakeorigin.core.actions import EndBody
+from fakeorigin.core.engine import Action as EngineAction
+from fakeorigin.core.engine import (
     AwaitBody,
     End,
     Ending,
     HandOff,
     Note,
     Wait,
-    error_response,
     run_exchange,
 )
-from fakeorigin.http1_framer import FRAMES, Http1Framer
-from fakeorigin.journal import BodyRecord, Event
-from fakeorigin.profile import STEP_KINDS, Profile
-from fakeorigin.wire import RequestHead
+from fakeorigin.core.journal import BodyRecord, Event
+from fakeorigin.core.profile import STEP_KINDS, Profile
+from fakeorigin.core.wire import RequestHead
+from fakeorigin.http1.framer import FRAMES, Http1Framer, error_response
 from tests.memory import DATE, SERVER, START, profile
 
 HOST = (b"Host", b"example.com")

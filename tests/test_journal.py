@@ -7,7 +7,7 @@ import hashlib
 
 import pytest
 
-from fakeorigin.journal import (
+from fakeorigin.core.journal import (
     BODY_HEAD_BYTES,
     Event,
     ExchangeRecord,

@@ -1,4 +1,4 @@
-"""``serve`` reads the bundled profiles at their first use (fakeorigin/loader.py: Profiles,
+"""``serve`` reads the bundled profiles at their first use (fakeorigin/core/loader.py: Profiles,
 profile_entries): the same profiles, the same order and override rules, errors of the user's
 directories still at start-up."""
 
@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from fakeorigin.journal import Journal
-from fakeorigin.loader import ProfileError, Profiles, bundled_profiles_dir, load_profile_dirs
-from fakeorigin.loader import profile_entries as entries
-from fakeorigin.profile import Profile
-from fakeorigin.state import OriginState
+from fakeorigin.core.journal import Journal
+from fakeorigin.core.loader import ProfileError, Profiles, bundled_profiles_dir, load_profile_dirs
+from fakeorigin.core.loader import profile_entries as entries
+from fakeorigin.core.profile import Profile
+from fakeorigin.core.state import OriginState
 
 BUNDLED = bundled_profiles_dir()
 HANG = "name: hang\nsteps:\n  - respond: {status: 299}\n"

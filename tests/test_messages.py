@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from fakeorigin.actions import (
+from fakeorigin.core.actions import (
     End,
     EndBody,
     Ending,
@@ -26,13 +26,13 @@ from fakeorigin.actions import (
     SendInterim,
     WriteHttp1,
 )
-from fakeorigin.engine import SERVER_HEADER, run_exchange
-from fakeorigin.http1_framer import FRAMES, Http1Framer
-from fakeorigin.journal import BodyRecord, Event
-from fakeorigin.loader import bundled_profiles_dir, load_profile_dir
-from fakeorigin.profile import STEP_KINDS, cannot_carry
-from fakeorigin.protocols import H2, HTTP1, PROTOCOLS
-from fakeorigin.wire import RequestHead
+from fakeorigin.core.engine import SERVER_HEADER, run_exchange
+from fakeorigin.core.journal import BodyRecord, Event
+from fakeorigin.core.loader import bundled_profiles_dir, load_profile_dir
+from fakeorigin.core.profile import STEP_KINDS, cannot_carry
+from fakeorigin.core.protocols import H2, HTTP1, PROTOCOLS
+from fakeorigin.core.wire import RequestHead
+from fakeorigin.http1.framer import FRAMES, Http1Framer
 from tests.memory import START, profile
 
 GET = RequestHead(b"GET", b"/x", b"1.1", ((b"Host", b"example.com"),))

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from fakeorigin.journal import Outcome
-from fakeorigin.wire import (
+from fakeorigin.core.journal import Outcome
+from fakeorigin.core.wire import (
     SIMPLE_HEAD_MAX_BYTES,
     RequestHead,
     http_date,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fakeorigin.loader import (
+from fakeorigin.core.loader import (
     ProfileError,
     bundled_profiles_dir,
     format_location,
@@ -16,7 +16,7 @@ from fakeorigin.loader import (
     profile_from_data,
     profile_from_yaml,
 )
-from fakeorigin.profile import STEP_KINDS, Profile, Respond
+from fakeorigin.core.profile import STEP_KINDS, Profile, Respond
 
 RESPOND = "  - respond: {status: 200}\n"
 

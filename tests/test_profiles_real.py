@@ -32,8 +32,8 @@ import pytest_twisted
 from twisted.internet.threads import deferToThread
 
 from fakeorigin import __version__
-from fakeorigin.journal import Event, ExchangeRecord, Outcome
-from fakeorigin.loader import bundled_profiles_dir, load_profile_dir
+from fakeorigin.core.journal import Event, ExchangeRecord, Outcome
+from fakeorigin.core.loader import bundled_profiles_dir, load_profile_dir
 from tests.clients import (
     Ended,
     H11Client,

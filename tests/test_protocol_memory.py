@@ -19,9 +19,9 @@ from twisted.internet.interfaces import ISSLTransport
 from twisted.python.failure import Failure
 from zope.interface import directlyProvides
 
-from fakeorigin.journal import Event, Outcome
-from fakeorigin.origin_protocol import OriginSettings
-from fakeorigin.state import Rule
+from fakeorigin.core.journal import Event, Outcome
+from fakeorigin.core.state import Rule
+from fakeorigin.http1.protocol import OriginSettings
 from tests.memory import (
     DATE,
     SERVER,

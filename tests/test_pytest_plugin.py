@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from fakeorigin import __version__
-from fakeorigin.pytest_plugin import FakeOriginServer, Settings, start_server
 from fakeorigin.testing import Entry, Timeline, TimelineEvent
+from fakeorigin.testing.pytest_plugin import FakeOriginServer, Settings, start_server
 
 pytest_plugins = ["pytester"]
 
@@ -456,7 +456,7 @@ def test_server_that_cannot_start_says_why(pytester: pytest.Pytester) -> None:
 
 def test_plugin_imports_no_twisted() -> None:
     code = (
-        "import sys, fakeorigin.pytest_plugin\n"
+        "import sys, fakeorigin.testing.pytest_plugin\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
         "('twisted', 'klein', 'pydantic', 'yaml'))\n"
         "print(heavy)\n"

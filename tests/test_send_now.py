@@ -1,6 +1,6 @@
-"""Writing at once on an idle TCP connection (fakeorigin/send_now.py), over real sockets: the
-bytes arrive whole and in order whether they went out at once, partly, or through Twisted's
-buffer; any other transport is written as usual."""
+"""Writing at once on an idle TCP connection (fakeorigin/transport/send_now.py), over real
+sockets: the bytes arrive whole and in order whether they went out at once, partly, or through
+Twisted's buffer; any other transport is written as usual."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.protocol import ClientFactory, Factory, Protocol
 from twisted.internet.testing import StringTransport
 
-from fakeorigin import send_now
+from fakeorigin.transport import send_now
 
 pytestmark = pytest.mark.realsocket
 

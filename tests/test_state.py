@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from fakeorigin.journal import Journal
-from fakeorigin.loader import bundled_profiles_dir, load_profile_dir
-from fakeorigin.state import OriginState, Rule, UnknownProfileError
-from fakeorigin.wire import RequestHead
+from fakeorigin.core.journal import Journal
+from fakeorigin.core.loader import bundled_profiles_dir, load_profile_dir
+from fakeorigin.core.state import OriginState, Rule, UnknownProfileError
+from fakeorigin.core.wire import RequestHead
 
 
 @pytest.fixture

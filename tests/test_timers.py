@@ -1,13 +1,13 @@
-"""The timer heap (fakeorigin/timers.py) with task.Clock: order, cancelling, one reactor call,
-the rebuild after many cancels, a timer that fails."""
+"""The timer heap (fakeorigin/transport/timers.py) with task.Clock: order, cancelling, one
+reactor call, the rebuild after many cancels, a timer that fails."""
 
 from __future__ import annotations
 
 import pytest
 from twisted.internet.task import Clock
 
-from fakeorigin import timers
-from fakeorigin.timers import TimerHeap, Timers
+from fakeorigin.transport import timers
+from fakeorigin.transport.timers import TimerHeap, Timers
 from tests.reliability.support import captured_logs
 
 

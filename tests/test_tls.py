@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from fakeorigin.durations import scheduled_seconds
-from fakeorigin.loader import bundled_profiles_dir, load_profile_dir
+from fakeorigin.core.durations import scheduled_seconds
+from fakeorigin.core.loader import bundled_profiles_dir, load_profile_dir
 from tests.clients import curl
 from tests.control_process import Served, serving
 

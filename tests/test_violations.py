@@ -27,26 +27,26 @@ import pytest_twisted
 from twisted.internet.threads import deferToThread
 
 from fakeorigin import __version__
-from fakeorigin.actions import Ending
-from fakeorigin.catalogue_doc import (
-    generated_profiles,
-    profile_text,
-    violations_markdown,
-)
-from fakeorigin.loader import (
+from fakeorigin.core.actions import Ending
+from fakeorigin.core.loader import (
     ProfileError,
     bundled_profiles_dir,
     load_profile_dir,
     profile_from_data,
 )
-from fakeorigin.state import DEFAULT_INBAND_HEADER
-from fakeorigin.violations import (
+from fakeorigin.core.state import DEFAULT_INBAND_HEADER
+from fakeorigin.core.violations import (
     CATALOGUE,
     Context,
     Probe,
     Verdict,
     Violation,
     accept_bytes,
+)
+from fakeorigin.docgen.catalogue_doc import (
+    generated_profiles,
+    profile_text,
+    violations_markdown,
 )
 from tests.clients import Ended, H11Client, RawReader, RawResult, connect
 from tests.conftest import RunningOrigin
@@ -590,7 +590,7 @@ def _stale(path: Path, generated: str, command: str) -> str:
     return f"{path} is out of date: run `{command}`\n{diff[:4000]}"
 
 
-REGENERATE = "python -m fakeorigin.catalogue_doc docs/violations.md"
+REGENERATE = "python -m fakeorigin.docgen.catalogue_doc docs/violations.md"
 
 
 def test_violations_md_is_generated() -> None:

@@ -36,9 +36,9 @@ from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
 from fakeorigin import __version__
-from fakeorigin.journal import Event, ExchangeRecord, Opcode, Outcome
-from fakeorigin.loader import bundled_profiles_dir, load_profile_dir, profile_from_data
-from fakeorigin.websocket import WebSocketSession
+from fakeorigin.core.journal import Event, ExchangeRecord, Opcode, Outcome
+from fakeorigin.core.loader import bundled_profiles_dir, load_profile_dir, profile_from_data
+from fakeorigin.websocket.session import WebSocketSession
 from tests.clients import HOST, Ended, curl, raw_exchange
 from tests.conftest import RunningOrigin
 

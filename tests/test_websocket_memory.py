@@ -26,7 +26,7 @@ from websockets.protocol import State
 from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
-from fakeorigin.actions import (
+from fakeorigin.core.actions import (
     AwaitMessage,
     CloseSession,
     Message,
@@ -36,12 +36,12 @@ from fakeorigin.actions import (
     SessionAction,
     Wait,
 )
-from fakeorigin.engine import run_session, websocket_accept
-from fakeorigin.journal import MAX_WEBSOCKET_MESSAGES, Event, Outcome
-from fakeorigin.journal import Opcode as Op
-from fakeorigin.loader import ProfileError, profile_from_data
-from fakeorigin.origin_protocol import OriginProtocol
-from fakeorigin.profile import WebSocket
+from fakeorigin.core.engine import run_session, websocket_accept
+from fakeorigin.core.journal import MAX_WEBSOCKET_MESSAGES, Event, Outcome
+from fakeorigin.core.journal import Opcode as Op
+from fakeorigin.core.loader import ProfileError, profile_from_data
+from fakeorigin.core.profile import WebSocket
+from fakeorigin.http1.protocol import OriginProtocol
 from tests.memory import DATE, SERVER, MemoryOrigin, timeline
 
 # -- the model ------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fakeorigin.wire import (
+from fakeorigin.core.wire import (
     RequestHead,
     chunk,
     header_block,

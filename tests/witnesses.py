@@ -30,7 +30,7 @@ from typing import IO, Any
 
 import h11
 
-from fakeorigin.violations import Probe
+from fakeorigin.core.violations import Probe
 from tests.clients import HOST, connect
 
 NODE_SCRIPT = Path(__file__).resolve().parent / "node_client.js"

@@ -18,12 +18,12 @@ import pytest_twisted
 from twisted.internet.defer import Deferred
 from twisted.web.server import Site
 
-from fakeorigin.control_api import ControlAPI
-from fakeorigin.journal import Journal
-from fakeorigin.loader import bundled_profiles_dir, load_profile_dir
-from fakeorigin.origin_protocol import OriginFactory, OriginProtocol, OriginSettings
-from fakeorigin.server import listen
-from fakeorigin.state import OriginState
+from fakeorigin.control.api import ControlAPI
+from fakeorigin.core.journal import Journal
+from fakeorigin.core.loader import bundled_profiles_dir, load_profile_dir
+from fakeorigin.core.state import OriginState
+from fakeorigin.http1.protocol import OriginFactory, OriginProtocol, OriginSettings
+from fakeorigin.server.listen import listen
 from tests.reliability.support import LIMITS, LogCapture, captured_logs
 
 LOOPBACK = "tcp:0:interface=127.0.0.1"

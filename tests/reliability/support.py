@@ -16,7 +16,7 @@ from typing import Any
 from twisted.logger import ILogObserver, LogLevel, globalLogPublisher
 from zope.interface import provider
 
-from fakeorigin.admission import Limits
+from fakeorigin.core.admission import Limits
 
 #: The limits the corpus is written against: small enough to reach with short requests.
 LIMITS = Limits(max_header_bytes=4096, max_body_bytes=1000)

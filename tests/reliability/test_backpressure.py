@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from twisted.internet.interfaces import IPushProducer
 
-from fakeorigin.journal import Event, Outcome
+from fakeorigin.core.journal import Event, Outcome
 from tests.control_process import serving
 from tests.memory import MemoryOrigin, MemoryTransport
 

@@ -25,8 +25,8 @@ from twisted.internet.error import ConnectionLost
 from twisted.internet.threads import deferToThread
 from twisted.python.failure import Failure
 
-from fakeorigin.journal import Event, Outcome
-from fakeorigin.violations import CATALOGUE
+from fakeorigin.core.journal import Event, Outcome
+from fakeorigin.core.violations import CATALOGUE
 from tests.clients import RawReader, connect
 from tests.memory import START, Client, MemoryOrigin, bundled_profiles, timeline
 from tests.reliability.armed import Armed, armed

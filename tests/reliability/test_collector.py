@@ -1,5 +1,5 @@
-"""The collector's schedule (fakeorigin/collector.py) with task.Clock, and what it relies on: an
-exchange of any bundled profile leaves no reference cycle once its connection is gone, so
+"""The collector's schedule (fakeorigin/server/collector.py) with task.Clock, and what it relies
+on: an exchange of any bundled profile leaves no reference cycle once its connection is gone, so
 reference counting frees it even in the oldest generation, which is collected only when no
 exchange is under way."""
 
@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from twisted.internet.task import Clock
 
-from fakeorigin.collector import (
+from fakeorigin.server.collector import (
     FULL_AT_LEAST_SECONDS,
     NEVER,
     YOUNG_SECONDS,

@@ -12,7 +12,7 @@ import pytest
 from twisted.internet.defer import Deferred
 from twisted.logger import LogLevel
 
-from fakeorigin.journal import Outcome
+from fakeorigin.core.journal import Outcome
 from tests.memory import Client, MemoryOrigin, timeline
 from tests.reliability.support import captured_logs, status_lines
 

@@ -1,4 +1,5 @@
-"""A profile's scheduled duration (fakeorigin/durations.py) and the --max-duration check at load.
+"""A profile's scheduled duration (fakeorigin/core/durations.py) and the --max-duration check at
+load.
 
 The computation is checked against the engine itself: run with a fake clock that jumps by each
 ``Wait``, for the bundled profiles, for a table of shapes, and for profiles Hypothesis makes.
@@ -16,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fakeorigin.actions import (
+from fakeorigin.core.actions import (
     AwaitMessage,
     CloseSession,
     End,
@@ -25,17 +26,17 @@ from fakeorigin.actions import (
     Message,
     Wait,
 )
-from fakeorigin.durations import (
+from fakeorigin.core.durations import (
     _SECONDS,
     REFERENCE_REQUEST,
     duration_problem,
     scheduled_seconds,
 )
-from fakeorigin.engine import run_exchange, run_session
-from fakeorigin.journal import BodyRecord
-from fakeorigin.profile import STEP_KINDS, Profile, WebSocket
-from fakeorigin.violations import CATALOGUE
-from fakeorigin.wire import RequestHead
+from fakeorigin.core.engine import run_exchange, run_session
+from fakeorigin.core.journal import BodyRecord
+from fakeorigin.core.profile import STEP_KINDS, Profile, WebSocket
+from fakeorigin.core.violations import CATALOGUE
+from fakeorigin.core.wire import RequestHead
 from tests.memory import bundled_profiles, profile
 from tests.test_cli import run
 

@@ -16,13 +16,13 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from fakeorigin.actions import End
-from fakeorigin.admission import Limits
-from fakeorigin.engine import run_exchange
-from fakeorigin.journal import RAW_REQUEST_BYTES, Event, Outcome
-from fakeorigin.origin_protocol import INTERNAL_ERROR
-from fakeorigin.state import OriginState
-from fakeorigin.wire import valid_host
+from fakeorigin.core.actions import End
+from fakeorigin.core.admission import Limits
+from fakeorigin.core.engine import run_exchange
+from fakeorigin.core.journal import RAW_REQUEST_BYTES, Event, Outcome
+from fakeorigin.core.state import OriginState
+from fakeorigin.core.wire import valid_host
+from fakeorigin.http1.protocol import INTERNAL_ERROR
 from tests.memory import DATE, SERVER, Feed, MemoryOrigin, timeline
 from tests.reliability.support import (
     CORPUS,
@@ -305,7 +305,7 @@ def test_failure_running_the_profile(
                 raise RuntimeError("a bug in the engine")
             yield action
 
-    monkeypatch.setattr("fakeorigin.origin_protocol.run_exchange", failing)
+    monkeypatch.setattr("fakeorigin.http1.protocol.run_exchange", failing)
     origin.use(*steps, *([] if steps and "respond" in steps[0] else [{"hang": {}}]))
     with captured_logs() as logs:
         client = origin.connect()

@@ -19,7 +19,7 @@ import pytest
 import pytest_twisted
 from twisted.internet.threads import deferToThread
 
-from fakeorigin.journal import Outcome
+from fakeorigin.core.journal import Outcome
 from tests.clients import Ended, RawReader, connect, raw_exchange, refused_at_once, wait_for
 from tests.reliability.armed import HEADER_TIMEOUT, MAX_CONNECTIONS, Armed, armed
 from tests.reliability.support import CORPUS, Hostile, refusal_head, status_lines

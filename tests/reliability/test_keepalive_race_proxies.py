@@ -22,7 +22,7 @@ import pytest
 import pytest_twisted
 from twisted.internet.threads import deferToThread
 
-from fakeorigin.journal import Event, ExchangeRecord
+from fakeorigin.core.journal import Event, ExchangeRecord
 from tests.conftest import RunningOrigin
 from tests.proxies import Proxy, haproxy, nginx
 
