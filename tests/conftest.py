@@ -19,7 +19,8 @@ from twisted.internet.interfaces import IListeningPort
 from fakeorigin.core.journal import ExchangeRecord, Journal
 from fakeorigin.core.loader import bundled_profiles_dir, load_profile_dir
 from fakeorigin.core.state import OriginState
-from fakeorigin.http1.protocol import OriginFactory, OriginSettings
+from fakeorigin.http1.factory import OriginFactory
+from fakeorigin.http1.settings import OriginSettings
 
 
 @dataclass

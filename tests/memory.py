@@ -23,7 +23,9 @@ from fakeorigin.core.journal import ExchangeRecord, Journal
 from fakeorigin.core.loader import bundled_profiles_dir, load_profile_dir
 from fakeorigin.core.profile import Profile
 from fakeorigin.core.state import OriginState
-from fakeorigin.http1.protocol import OriginFactory, OriginProtocol, OriginSettings
+from fakeorigin.http1.factory import OriginFactory
+from fakeorigin.http1.protocol import OriginProtocol
+from fakeorigin.http1.settings import OriginSettings
 
 #: The clock starts at RFC 9110's example date (section 5.6.7), so Date lines read well.
 START = 784111777.0

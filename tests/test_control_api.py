@@ -31,7 +31,7 @@ from fakeorigin.core.loader import bundled_profiles_dir, load_profile_dir
 from fakeorigin.core.profile import Profile
 from fakeorigin.core.state import OriginState
 from fakeorigin.core.wire import RequestHead
-from fakeorigin.http1.protocol import OriginFactory
+from fakeorigin.http1.factory import OriginFactory
 from tests.control_memory import MemoryControl, add_record, capture_control_log
 
 TOKEN = "s3cret-token"

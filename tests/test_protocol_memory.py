@@ -21,7 +21,7 @@ from zope.interface import directlyProvides
 
 from fakeorigin.core.journal import Event, Outcome
 from fakeorigin.core.state import Rule
-from fakeorigin.http1.protocol import OriginSettings
+from fakeorigin.http1.settings import OriginSettings
 from tests.memory import (
     DATE,
     SERVER,

@@ -17,7 +17,7 @@ from enum import Enum
 from typing import ClassVar
 
 from fakeorigin.core.journal import Event
-from fakeorigin.core.profile import WebSocket
+from fakeorigin.core.profile.websocket import WebSocket
 from fakeorigin.core.wire import Header
 
 

@@ -31,7 +31,8 @@ from fakeorigin.core.loader import (
 )
 from fakeorigin.core.profile import Profile
 from fakeorigin.core.state import OriginState, UnknownProfileError
-from fakeorigin.http1.protocol import OriginFactory, OriginSettings
+from fakeorigin.http1.factory import OriginFactory
+from fakeorigin.http1.settings import OriginSettings
 from fakeorigin.server.collector import CollectorSchedule
 from fakeorigin.server.descriptors import connection_limit, open_descriptors
 from fakeorigin.server.listen import Listening, listen

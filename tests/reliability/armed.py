@@ -22,7 +22,9 @@ from fakeorigin.control.api import ControlAPI
 from fakeorigin.core.journal import Journal
 from fakeorigin.core.loader import bundled_profiles_dir, load_profile_dir
 from fakeorigin.core.state import OriginState
-from fakeorigin.http1.protocol import OriginFactory, OriginProtocol, OriginSettings
+from fakeorigin.http1.factory import OriginFactory
+from fakeorigin.http1.protocol import OriginProtocol
+from fakeorigin.http1.settings import OriginSettings
 from fakeorigin.server.listen import listen
 from tests.reliability.support import LIMITS, LogCapture, captured_logs
 
