@@ -1,18 +1,23 @@
 """``--tls``: a CA made at start, every --listen over TLS, ALPN http/1.1, the TLS facts in the
-journal. Real servers (``fakeorigin serve``), real clients: curl ``--cacert`` and Python's ssl,
-whose decrypted bytes must equal what the same profile sends in cleartext."""
+journal. Real servers (``fakeorigin serve``), real clients: curl ``--cacert``, Python's ssl and
+the ``websockets`` library over wss://, whose decrypted bytes must equal what the same profile
+sends in cleartext: every bundled profile, the endings included (a clean close is close_notify
+then FIN, read as the end of the stream; a reset reads as one)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import socket
 import ssl
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
+from websockets.asyncio.client import connect
 
 from fakeorigin.core.durations import scheduled_seconds
 from fakeorigin.core.loader import bundled_profiles_dir, load_profile_dir
@@ -43,8 +48,11 @@ def _context(ca: str, alpn: list[str] | None = None) -> ssl.SSLContext:
     return context
 
 
-def _exchange(served: Served, request: bytes, *, tls: bool, sni: str = "localhost") -> bytes:
-    """Send ``request`` and read until the server ends the connection (FIN or reset)."""
+def _exchange(
+    served: Served, request: bytes, *, tls: bool, sni: str = "localhost", seconds: float = 3.0
+) -> bytes:
+    """Send ``request`` and read until the server ends the connection (FIN or reset), for
+    ``seconds`` at most (then ``<open>`` ends what came)."""
     raw = socket.create_connection(("127.0.0.1", served.origin_port), timeout=10)
     sock: Any = raw
     if tls:
@@ -53,7 +61,7 @@ def _exchange(served: Served, request: bytes, *, tls: bool, sni: str = "localhos
         context = _context(served.announce["ca"], ["http/1.1"])
         sock = context.wrap_socket(raw, server_hostname=sni, suppress_ragged_eofs=False)
     received = b""
-    deadline = time.monotonic() + 3.0  # a profile that never ends: what came in 3 s
+    deadline = time.monotonic() + seconds  # a profile that never ends: what came by then
     with sock:
         sock.sendall(request)
         try:
@@ -195,3 +203,76 @@ def test_curl_sees_the_same_over_tls(
     assert secure.output.replace(port, b"PORT") == clear.output.replace(
         str(clear_server.origin_port).encode(), b"PORT"
     )
+
+
+def _both(
+    tls_server: Served, clear_server: Served, request: bytes, seconds: float = 3.0
+) -> tuple[bytes, bytes]:
+    """The same request over TLS and in cleartext at once (each reads for ``seconds``), the
+    Date lines blanked."""
+    with ThreadPoolExecutor(2) as pool:
+        secure = pool.submit(_exchange, tls_server, request, tls=True, seconds=seconds)
+        clear = pool.submit(_exchange, clear_server, request, tls=False, seconds=seconds)
+        return (
+            _DATE.sub(b"Date: -\r\n", secure.result()),
+            _DATE.sub(b"Date: -\r\n", clear.result()),
+        )
+
+
+def test_the_long_trickle_is_the_same_over_tls(tls_server: Served, clear_server: Served) -> None:
+    """processing-trickle: five 102s a second apart, then 200, the same bytes and timeline."""
+    secure, clear = _both(tls_server, clear_server, _request("processing-trickle"), 8.0)
+    assert secure == clear
+    assert secure.count(b"HTTP/1.1 102 Processing\r\n\r\n") == 5
+    assert secure.endswith(b"Connection: close\r\n\r\ndone\n")
+    assert _events(tls_server) == _events(clear_server)
+
+
+def test_hang_is_the_same_over_tls(tls_server: Served, clear_server: Served) -> None:
+    """hang: nothing at all is sent, and the connection stays open, over TLS as in cleartext."""
+    secure, clear = _both(tls_server, clear_server, _request("hang"), 1.0)
+    assert secure == clear == b"<open>"
+
+
+#: A WebSocket opening handshake (RFC 6455 section 4.1) with a fixed key, so that the 101's
+#: Sec-WebSocket-Accept is the same over TLS and in cleartext.
+def _upgrade(profile: str) -> bytes:
+    return (
+        f"GET /ws HTTP/1.1\r\nHost: localhost\r\nFakeorigin-Profile: {profile}\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: chat\r\n\r\n"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    "profile",
+    sorted(p.stem for p in bundled_profiles_dir().glob("websocket-*.yaml")),
+)
+def test_websocket_profiles_send_the_same_over_tls(
+    tls_server: Served, clear_server: Served, profile: str
+) -> None:
+    """The 101 (or the refusal, or the broken handshake) and the frames that follow it are the
+    same bytes after decryption; a session that waits for the client stays open in both."""
+    secure, clear = _both(tls_server, clear_server, _upgrade(profile), 1.0)
+    assert secure == clear
+    assert secure.startswith(b"HTTP/1.1 ")
+    assert _events(tls_server) == _events(clear_server)
+
+
+def test_a_websockets_client_echoes_over_wss(tls_server: Served) -> None:
+    """The ``websockets`` library over wss:// trusting the CA: the echo profile answers."""
+
+    async def talk() -> tuple[str | bytes, str | None]:
+        context = _context(tls_server.announce["ca"])
+        url = f"wss://localhost:{tls_server.origin_port}/ws"
+        headers = {"Fakeorigin-Profile": "websocket-echo"}
+        async with connect(url, ssl=context, additional_headers=headers) as ws:
+            await ws.send("over tls")
+            return await asyncio.wait_for(ws.recv(), 5), ws.subprotocol
+
+    echoed, _ = asyncio.run(talk())
+    assert echoed == "over tls"
+    record = tls_server.client().journal()[-1]
+    # The websockets library offers no ALPN: the TLS port serves it HTTP/1.1 all the same.
+    assert (record["tls"]["sni"], record["tls"]["alpn"]) == ("localhost", None)
+    assert record["outcome"] in ("upgraded", "running")

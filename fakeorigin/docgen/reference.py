@@ -381,6 +381,20 @@ file and location, then exits 1:
 profiles/x.yaml: steps[2].informational.status: must be 100..199 except 101 (got 200)
 ```
 
+`fakeorigin check --protocols [PATH...]` also says which protocols each profile runs over (by
+ALPN id) and, for the others, which step stops it. Every step is made of messages (an interim
+response, a head, data, the end of the body) that any protocol can carry, except `raw`, most
+`violate` entries and `websocket`, which write HTTP/1.1 bytes or upgrade an HTTP/1.1
+connection; a request that selects a profile its connection's protocol cannot carry gets a
+501 naming the step, journaled as a note:
+
+```text
+$ fakeorigin check --protocols
+close-mid-body: http/1.1 (not h2: steps[1]: raw sends HTTP/1.1 bytes as they are)
+default: http/1.1, h2
+...
+```
+
 `fakeorigin profiles` lists the names and descriptions, and `fakeorigin schema` prints the JSON
 Schema generated from the same model (for editors and for checking JSON sent to the control
 API)."""
