@@ -12,7 +12,7 @@ IMAGE ?= fakeorigin
 # '--parts trickle' for one part, '--source DIR' to measure another checkout against the peers.
 BENCH_ARGS ?=
 
-.PHONY: help install run test lint format docs hadolint docker bench bench-tools load test-tools clean
+.PHONY: help install run test lint format docs screenshot hadolint docker bench bench-tools load test-tools clean
 
 help:
 	@echo "make run     serve the bundled profiles on http://127.0.0.1:8080 (ARGS='--profile hang')"
@@ -33,11 +33,12 @@ run: install
 	$(BIN)/fakeorigin serve $(ARGS)
 
 # Tests drive fakeorigin with clients no one here wrote: curl, Node.js's http client (llhttp)
-# for the violation catalogue's verdicts, and nginx and HAProxy in front for the keep-alive race
-# (each run in the foreground by the test: a policy-rc.d keeps apt from starting their services).
-TEST_PACKAGES := curl nodejs nginx haproxy
+# for the violation catalogue's verdicts, nginx and HAProxy in front for the keep-alive race
+# (each run in the foreground by the test: a policy-rc.d keeps apt from starting their services),
+# and Debian's chromium, driven by Playwright, for the journal page.
+TEST_PACKAGES := curl nodejs nginx haproxy chromium
 test-tools:
-	@missing=""; for tool in curl node nginx haproxy; do \
+	@missing=""; for tool in curl node nginx haproxy chromium; do \
 	  PATH="$$PATH:/usr/sbin" command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
 	[ -z "$$missing" ] || { \
 	  if [ "$$(id -u)" = 0 ]; then \
@@ -94,6 +95,10 @@ bench: install bench-tools
 docs: install
 	$(BIN)/python -m fakeorigin.docgen.catalogue_doc docs/violations.md
 	$(BIN)/python -m fakeorigin.docgen.reference docs/profiles.md
+
+# The README's picture of the journal page (docs/ui.png): a real server, real requests, chromium.
+screenshot: install test-tools
+	$(BIN)/python -m tests.ui_screenshot docs/ui.png
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache dist build

@@ -1,10 +1,10 @@
-"""The ``fakeorigin`` command: serve, check, profiles, schema, catalogue.
+"""The ``fakeorigin`` command: serve, check, profiles, journal, schema, catalogue.
 
 :func:`main` takes argv, the environment and the output streams and returns the exit code, so
-it is tested as a table of argv/env -> result. Exit codes: 0 ok, 1 invalid profiles or a
-failure to listen, 2 bad usage. Every ``serve`` option can also come from an environment
-variable ``FAKEORIGIN_<OPTION>`` (``--max-duration`` -> ``FAKEORIGIN_MAX_DURATION``); the
-command line wins. Twisted is imported only by ``serve``.
+it is tested as a table of argv/env -> result. Exit codes: 0 ok, 1 invalid profiles, a failure
+to listen or an unreachable control API (``journal``), 2 bad usage. Every ``serve`` option can
+also come from an environment variable ``FAKEORIGIN_<OPTION>`` (``--max-duration`` ->
+``FAKEORIGIN_MAX_DURATION``); the command line wins. Twisted is imported only by ``serve``.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from fakeorigin.core.protocols import PROTOCOLS
 
 DEFAULT_LISTEN = "tcp:8080:interface=127.0.0.1"
 DEFAULT_CONTROL = "tcp:8081:interface=127.0.0.1"
+DEFAULT_CONTROL_URL = "http://127.0.0.1:8081"
 
 
 class UsageError(Exception):
@@ -284,6 +285,23 @@ def _parser() -> _Parser:
         action="append",
         help="directory, repeatable; 'bundled' for the bundled ones (default)",
     )
+    journal = commands.add_parser(
+        "journal", help="print a running server's journal, one line per exchange"
+    )
+    journal.add_argument(
+        "--control",
+        metavar="URL",
+        help=f"the control API (default {DEFAULT_CONTROL_URL}) [env FAKEORIGIN_CONTROL_URL]",
+    )
+    journal.add_argument(
+        "--token", help="its bearer token, if it has one [env FAKEORIGIN_CONTROL_TOKEN]"
+    )
+    journal.add_argument(
+        "--follow", "-f", action="store_true", help="go on printing exchanges as they end"
+    )
+    shape = journal.add_mutually_exclusive_group()
+    shape.add_argument("--json", action="store_true", help="each record as one JSON line")
+    shape.add_argument("--har", action="store_true", help="the journal as one HAR 1.2 document")
     commands.add_parser("schema", help="print the profile JSON Schema")
     catalogue = commands.add_parser("catalogue", help="list the deliberate HTTP violations")
     catalogue.add_argument("--json", action="store_true", help="the whole catalogue as JSON")
@@ -372,6 +390,29 @@ def _list(directories: list[Path] | None, out: IO[str]) -> int:
     return 0
 
 
+def _journal(args: argparse.Namespace, env: Mapping[str, str], out: IO[str], err: IO[str]) -> int:
+    from fakeorigin.control.client import ControlClient, ControlError  # noqa: PLC0415
+    from fakeorigin.control.journal_command import run_journal  # noqa: PLC0415
+
+    url = args.control or env.get("FAKEORIGIN_CONTROL_URL") or DEFAULT_CONTROL_URL
+    token = args.token or env.get("FAKEORIGIN_CONTROL_TOKEN") or None
+    colour = out.isatty() and "NO_COLOR" not in env
+    try:
+        return run_journal(
+            ControlClient(url, token=token),
+            out,
+            follow=args.follow,
+            as_json=args.json,
+            har=args.har,
+            colour=colour,
+        )
+    except ControlError as problem:
+        err.write(f"fakeorigin journal: {url}: {problem}\n")
+        return 1
+    except KeyboardInterrupt:
+        return 0
+
+
 def main(argv: Sequence[str], env: Mapping[str, str], out: IO[str], err: IO[str]) -> int:
     """Run the command in ``argv``; return the exit code."""
     try:
@@ -393,6 +434,8 @@ def main(argv: Sequence[str], env: Mapping[str, str], out: IO[str], err: IO[str]
             text = json.dumps(catalogue_document(), indent=2) + "\n"
             out.write(text if args.json else catalogue_table())
             return 0
+        if args.command == "journal":
+            return _journal(args, env, out, err)
         if args.command == "schema":
             schema = Profile.model_json_schema(by_alias=True)
             out.write(json.dumps(schema, indent=2) + "\n")

@@ -24,6 +24,7 @@ import schemathesis
 import yaml
 from twisted.logger import LogEvent
 
+from fakeorigin.control import api as control_api
 from fakeorigin.control.api import ControlAPI
 from fakeorigin.control.openapi import OPERATIONS, openapi_document
 from fakeorigin.core.journal import Event, Outcome
@@ -324,6 +325,12 @@ SCENARIOS = [
     Scenario("journalWait", 200, "/journal/wait?count=2&ended=true", setup=add_records),
     Scenario("journalWait", 400, "/journal/wait?count=0"),
     Scenario("journalWait", 408, "/journal/wait?timeout=1.5", advance_seconds=1.5),
+    Scenario("journalHar", 200, "/journal.har", setup=add_records),
+    Scenario("journalHar", 400, "/journal.har?limit=0"),
+    Scenario("ui", 200, "/ui"),
+    Scenario("uiScript", 200, "/ui/ui.js"),
+    Scenario("uiStyle", 200, "/ui/ui.css"),
+    Scenario("uiIcon", 200, "/ui/icon.svg"),
     Scenario("reset", 204, "/reset", setup=add_records),
     Scenario("catalogue", 200, "/catalogue"),
     Scenario("openapi", 200, "/openapi.json"),
@@ -342,6 +349,12 @@ def assert_documented(operation: dict[str, Any], reply: Reply) -> None:
     response = documented[str(reply.status)]
     if "content" not in response:
         assert reply.body == b""
+        return
+    [media_type] = response["content"]
+    if media_type != "application/json":  # the journal page's files
+        assert reply.header("content-type") == media_type + "; charset=utf-8"
+        assert response["content"][media_type]["schema"] == {"type": "string"}
+        assert reply.body
         return
     assert reply.header("content-type") == "application/json"
     assert set(response["content"]) == {"application/json"}
@@ -423,9 +436,12 @@ def test_documented_401_without_the_token(operation_id: str, method: str, path: 
 
 def test_public_operations_answer_without_the_token() -> None:
     public = [(m, p) for m, p, operation in operations() if operation.get("security") == []]
-    assert public == [("GET", "/health")]
+    # /health, and the journal page's files: they hold no data (the page asks for the token).
+    page = [("GET", p) for p in ("/ui", "/ui/ui.js", "/ui/ui.css", "/ui/icon.svg")]
+    assert sorted(public) == sorted([("GET", "/health"), *page])
     control = MemoryControl(token=TOKEN)
-    assert control.call("GET", "/health").status == 200
+    for _, path in public:
+        assert control.call("GET", path).status == 200
 
 
 def _boom(*args: object, **kwargs: object) -> Any:
@@ -444,9 +460,11 @@ def test_documented_500_on_an_unexpected_exception(
     path: str,
 ) -> None:
     control = MemoryControl()
-    # Every route but /health checks the token first; /health reads the clock first.
+    # Every route but /health and the page's files checks the token first; /health reads the
+    # clock first, the page's routes their file.
     monkeypatch.setattr(ControlAPI, "authorize", _boom)
     monkeypatch.setattr(control.clock, "seconds", _boom)
+    monkeypatch.setattr(control_api, "_ui_bytes", _boom)
     reply = control.call(method, concrete(path), body=b"{}")
     assert reply.status == 500
     assert_documented(operation_by_id(operation_id)[2], reply)

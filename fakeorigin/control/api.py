@@ -15,6 +15,7 @@ import functools
 import hmac
 import json
 from collections.abc import Awaitable, Callable
+from importlib import resources
 from typing import Any, Protocol
 
 import yaml
@@ -86,6 +87,39 @@ def _json(request: IRequest, status: int, document: Any) -> bytes:
     if isinstance(document, BaseModel):
         return document.model_dump_json().encode("utf-8")
     return json.dumps(document).encode("utf-8")
+
+
+#: The journal page's files (fakeorigin/control/ui/), by name: their media type.
+UI_FILES = {
+    "index.html": b"text/html; charset=utf-8",
+    "ui.js": b"text/javascript; charset=utf-8",
+    "ui.css": b"text/css; charset=utf-8",
+    "icon.svg": b"image/svg+xml; charset=utf-8",
+}
+
+#: The page runs its own script and style and talks to this API, nothing else: no inline
+#: script or style, no other origin, no plugins, no framing, no form posted anywhere.
+UI_POLICY = (
+    b"default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    b"img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+
+
+@functools.cache
+def _ui_bytes(name: str) -> bytes:
+    return (resources.files("fakeorigin.control") / "ui" / name).read_bytes()
+
+
+def _ui_file(request: IRequest, name: str) -> bytes:
+    """One of the page's files (public: it holds no data; the data comes from the API, with
+    the token), with the Content-Security-Policy and no caching."""
+    request.setResponseCode(200)
+    request.setHeader(b"content-type", UI_FILES[name])
+    request.setHeader(b"content-security-policy", UI_POLICY)
+    request.setHeader(b"x-content-type-options", b"nosniff")
+    request.setHeader(b"referrer-policy", b"no-referrer")
+    request.setHeader(b"cache-control", b"no-store")
+    return _ui_bytes(name)
 
 
 def _no_content(request: IRequest) -> bytes:
@@ -435,6 +469,15 @@ class ControlAPI:
     def journal(self, request: IRequest) -> bytes:
         return self._page(request, 200, self._query(request, JournalQuery))
 
+    @app.route("/journal.har", methods=["GET"])
+    @endpoint()
+    def journal_har(self, request: IRequest) -> bytes:
+        from fakeorigin.control.har import har_document  # noqa: PLC0415 (built on demand)
+
+        query: JournalQuery = self._query(request, JournalQuery)
+        records = [record.to_dict() for record in query.select(self.state.journal)]
+        return _json(request, 200, har_document(records))
+
     @app.route("/journal", methods=["DELETE"])
     @endpoint()
     def clear_journal(self, request: IRequest) -> bytes:
@@ -459,6 +502,28 @@ class ControlAPI:
                 408, "timeout", f"fewer than {query.count} matching entries after {query.timeout} s"
             )
         return self._page(request, 200, query)
+
+    # -- the journal page -------------------------------------------------------------------
+
+    @app.route("/ui", methods=["GET"])
+    @endpoint(public=True)
+    def ui_page(self, request: IRequest) -> bytes:
+        return _ui_file(request, "index.html")
+
+    @app.route("/ui/ui.js", methods=["GET"])
+    @endpoint(public=True)
+    def ui_script(self, request: IRequest) -> bytes:
+        return _ui_file(request, "ui.js")
+
+    @app.route("/ui/ui.css", methods=["GET"])
+    @endpoint(public=True)
+    def ui_style(self, request: IRequest) -> bytes:
+        return _ui_file(request, "ui.css")
+
+    @app.route("/ui/icon.svg", methods=["GET"])
+    @endpoint(public=True)
+    def ui_icon(self, request: IRequest) -> bytes:
+        return _ui_file(request, "icon.svg")
 
     # -- reset and the document -------------------------------------------------------------
 

@@ -261,6 +261,21 @@ class JournalPage(_Out):
     evicted: int = Field(description="entries dropped from the ring buffer since start-up")
 
 
+class HarLog(_Out):
+    """HAR 1.2's ``log`` (see :mod:`fakeorigin.control.har` for what each entry holds)."""
+
+    version: str
+    creator: dict[str, str]
+    pages: list[dict[str, Any]]
+    entries: list[dict[str, Any]]
+
+
+class HarDocument(_Out):
+    """``GET /journal.har``: the matching entries as one HAR 1.2 document."""
+
+    log: HarLog
+
+
 class JournalQuery(_In):
     """Filters of ``GET /journal`` and ``GET /journal/wait`` (query parameters)."""
 

@@ -19,6 +19,7 @@ from fakeorigin import __version__
 from fakeorigin.control.models import (
     Active,
     ErrorBody,
+    HarDocument,
     Health,
     JournalEntry,
     JournalPage,
@@ -47,6 +48,8 @@ class Operation:
     query: type[BaseModel] | None = None
     public: bool = False
     errors: tuple[int, ...] = field(default=())
+    #: The media type of a response without a model (the journal page's files).
+    media_type: str = "application/json"
 
 
 _NAME = "/profiles/{name}"
@@ -130,6 +133,15 @@ OPERATIONS = (
         query=JournalQuery,
         errors=(400,),
     ),
+    Operation(
+        "GET",
+        "/journal.har",
+        "journalHar",
+        "Journal entries matching the filters as HAR 1.2, oldest first",
+        {200: HarDocument},
+        query=JournalQuery,
+        errors=(400,),
+    ),
     Operation("DELETE", "/journal", "clearJournal", "Forget every entry", {204: None}),
     Operation(
         "GET",
@@ -147,6 +159,42 @@ OPERATIONS = (
         {200: JournalPage},
         query=JournalWait,
         errors=(400, 408),
+    ),
+    Operation(
+        "GET",
+        "/ui",
+        "ui",
+        "The journal page (HTML; its data comes from this API, with the token)",
+        {200: None},
+        public=True,
+        media_type="text/html",
+    ),
+    Operation(
+        "GET",
+        "/ui/ui.js",
+        "uiScript",
+        "The journal page's script",
+        {200: None},
+        public=True,
+        media_type="text/javascript",
+    ),
+    Operation(
+        "GET",
+        "/ui/ui.css",
+        "uiStyle",
+        "The journal page's style sheet",
+        {200: None},
+        public=True,
+        media_type="text/css",
+    ),
+    Operation(
+        "GET",
+        "/ui/icon.svg",
+        "uiIcon",
+        "The journal page's icon",
+        {200: None},
+        public=True,
+        media_type="image/svg+xml",
     ),
     Operation(
         "POST",
@@ -230,6 +278,8 @@ def _operation(operation: Operation) -> dict[str, Any]:
         entry: dict[str, Any] = {"description": _STATUS_TEXT[status]}
         if model is not None:
             entry["content"] = {"application/json": {"schema": _ref(model)}}
+        elif operation.media_type != "application/json":
+            entry["content"] = {operation.media_type: {"schema": {"type": "string"}}}
         elif status != 204:
             entry["content"] = {"application/json": {"schema": {"type": "object"}}}
         responses[str(status)] = entry
