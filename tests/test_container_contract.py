@@ -347,10 +347,15 @@ def image_env(
 
 @contextmanager
 def container(
-    installed: Installed, tmp_path: Path, run_env: Mapping[str, str], profiles: Mapping[str, str]
+    installed: Installed,
+    tmp_path: Path,
+    run_env: Mapping[str, str],
+    profiles: Mapping[str, str],
+    args: list[str] | None = None,
 ) -> Iterator[Container]:
-    """``docker run -e RUN_ENV -v DIR:/profiles IMAGE``, DIR holding ``profiles``; killed by
-    PID at the end whatever happened."""
+    """``docker run -e RUN_ENV -v DIR:/profiles IMAGE [ARGS]``, DIR holding ``profiles``; ARGS
+    (as a Kubernetes container's ``args``) replace the image's CMD; killed by PID at the end
+    whatever happened."""
     image = installed.image
     ports = {port: free_port() for port in image.exposed_ports}
     home = tmp_path / "home"
@@ -365,9 +370,10 @@ def container(
         env[key] = remap_volumes(remap_ports(value, ports), volumes)
     health = image.healthcheck
     assert health is not None
-    command = [remap_ports(word, ports) for word in health.command]
+    check = [remap_ports(word, ports) for word in health.command]
+    command = image.entrypoint + (image.cmd if args is None else args)
     with subprocess.Popen(
-        image.command,
+        command,
         cwd=home,
         env=env,
         stdin=subprocess.DEVNULL,
@@ -376,7 +382,7 @@ def container(
         text=True,
     ) as process:
         try:
-            yield Container(process, env, ports, command)
+            yield Container(process, env, ports, check)
         finally:
             if process.poll() is None:
                 process.kill()
