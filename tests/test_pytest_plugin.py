@@ -426,6 +426,56 @@ def test_external_server(pytester: pytest.Pytester, tmp_path: Path) -> None:
     assert_gone(server.process.pid)
 
 
+def test_external_replicas(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    """Two servers given as replicas of one origin (as behind a Kubernetes Service): the
+    fixture resets and changes both, and reads both journals merged in time order."""
+    first = start_server(Settings([], None, None, None, []), tmp_path / "first.log")
+    second = start_server(Settings([], None, None, None, []), tmp_path / "second.log")
+    try:
+        pytester.makeini(INNER_INI)
+        pytester.makepyfile(
+            f"""
+            import requests
+
+            REPLICAS = [{first.url!r}, {second.url!r}]
+
+            def test_drives_every_replica(fakeorigin):
+                assert len(fakeorigin.replicas) == 2
+                assert fakeorigin.url == REPLICAS[0]  # the first's origin, as /health says
+                fakeorigin.use({{"name": "teapot", "steps": [{{"respond": {{"status": 418}}}}]}})
+                fakeorigin.rule("hang", path_prefix="/never")
+                for replica in fakeorigin.replicas:
+                    assert replica.active() == "teapot"
+                    assert [r["profile"] for r in replica.rules()] == ["hang"]
+                for n, url in enumerate(REPLICAS):
+                    assert requests.get(f"{{url}}/r{{n}}").status_code == 418
+                entries = fakeorigin.wait_for(2)
+                assert [e.target for e in entries] == ["/r0", "/r1"]
+                assert [e.data["replica"] for e in entries] == [
+                    r.base_url for r in fakeorigin.replicas
+                ]
+                assert {{e.profile for e in entries}} == {{"teapot"}}
+                assert fakeorigin.last().target == "/r1"
+
+            def test_every_replica_was_reset(fakeorigin):
+                for replica in fakeorigin.replicas:
+                    assert replica.active() == "default"
+                    assert replica.rules() == []
+                    assert "teapot" not in {{p["name"] for p in replica.profiles()}}
+                assert fakeorigin.journal() == []
+            """
+        )
+
+        result = inner(
+            pytester, "--fakeorigin-external", f"{first.control_url}, {second.control_url}"
+        )
+
+        result.assert_outcomes(passed=2)
+    finally:
+        first.stop()
+        second.stop()
+
+
 def test_external_server_unreachable(pytester: pytest.Pytester) -> None:
     pytester.makeini(INNER_INI)
     pytester.makepyfile("def test_it(fakeorigin):\n    pass\n")

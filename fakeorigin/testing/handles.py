@@ -4,6 +4,7 @@ and :func:`start_inprocess`, which imports Twisted only when it is called."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -128,6 +129,9 @@ class FakeOrigin(_Handle):
         origin_urls: every URL the origin listens on; ``url`` is the first.
         control_url: the control API's base URL.
         client: a :class:`~fakeorigin.control.client.ControlClient` for everything else.
+        replicas: a client per replica when the suite drives several (``--fakeorigin-external
+            URL1,URL2``): ``reset``, ``use``, ``rule`` and ``add_profile`` go to each, and
+            ``journal``, ``wait_for`` and ``last`` read them all; else ``[client]``.
         ca: with TLS (``--fakeorigin-tls``), the CA certificate file to trust (``verify=``,
             ``cafile=``, ``curl --cacert``); None in cleartext.
     """
@@ -138,38 +142,59 @@ class FakeOrigin(_Handle):
         control_url: str,
         client: ControlClient,
         ca: str | None = None,
+        replicas: Sequence[ControlClient] = (),
     ) -> None:
         self.origin_urls = list(origin_urls)
         self.control_url = control_url
         self.client = client
         self.ca = ca
+        self.replicas = list(replicas) or [client]
 
     def reset(self) -> None:
-        """Back to the start-up state: file profiles, no rules, empty journal."""
-        self.client.reset()
+        """Back to the start-up state: file profiles, no rules, empty journal (on every
+        replica)."""
+        for replica in self.replicas:
+            replica.reset()
 
     def add_profile(self, profile: Mapping[str, Any] | str, *, name: str | None = None) -> str:
         name = _profile_source(profile, name)
-        self.client.put_profile(name, profile)
+        for replica in self.replicas:
+            replica.put_profile(name, profile)
         return name
 
     def activate(self, name: str) -> None:
-        self.client.activate(name)
+        for replica in self.replicas:
+            replica.activate(name)
 
     def add_rule(self, body: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = self.client.request("POST", "/rules", body)
-        return result
+        """``POST /rules`` on every replica (a ``times`` counts on each); the first's answer."""
+        results = [replica.request("POST", "/rules", body) for replica in self.replicas]
+        first: dict[str, Any] = results[0]
+        return first
 
     def journal(self, **filters: Any) -> list[Entry]:
         """Entries matching ``filters`` (``profile``, ``path_prefix``, ``method``, ``ended``,
-        ``after_id``, ``limit``), oldest first."""
-        return [Entry(e) for e in self.client.journal(**{"limit": JOURNAL_LIMIT, **filters})]
+        ``after_id``, ``limit``), oldest first. With several replicas, every replica's, in the
+        order their requests arrived, each with ``replica`` (its control URL) in its data; ids
+        are then only unique per replica."""
+        query = {"limit": JOURNAL_LIMIT, **filters}
+        if len(self.replicas) == 1:
+            return [Entry(e) for e in self.client.journal(**query)]
+        merged = [
+            {**e, "replica": replica.base_url}
+            for replica in self.replicas
+            for e in replica.journal(**query)
+        ]
+        return [Entry(e) for e in sorted(merged, key=lambda e: (e["started_at"], e["replica"]))]
 
     def wait_for(self, count: int = 1, timeout: float = 10.0, **filters: Any) -> list[Entry]:
-        """Block until ``count`` matching exchanges have ended; all matching entries.
+        """Block until ``count`` matching exchanges have ended (across the replicas); all
+        matching entries.
 
         Raises :class:`WaitTimeoutError` (listing the journal) after ``timeout`` seconds.
         """
+        if len(self.replicas) > 1:
+            return self._wait_across(count, timeout, filters)
         try:
             found = self.client.wait_for(count, timeout, **{"limit": JOURNAL_LIMIT, **filters})
         except ControlError as err:
@@ -182,6 +207,19 @@ class FakeOrigin(_Handle):
     def last(self, timeout: float = 10.0, **filters: Any) -> Entry:
         """The newest matching exchange that has ended, waiting up to ``timeout`` for one."""
         return self.wait_for(1, timeout, **filters)[-1]
+
+    def _wait_across(self, count: int, timeout: float, filters: dict[str, Any]) -> list[Entry]:
+        """``wait_for`` over several replicas: their journals read every 50 ms (a long poll
+        on one replica would miss what lands on another)."""
+        query = {"ended": True, **filters}
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.journal(**query)
+            if len(found) >= count:
+                return found
+            if time.monotonic() >= deadline:
+                raise WaitTimeoutError(_timeout(count, timeout, filters, self.journal()))
+            time.sleep(0.05)
 
 
 class InProcessOrigin(_Handle):

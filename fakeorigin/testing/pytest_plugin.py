@@ -88,7 +88,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--fakeorigin-external",
         metavar="CONTROL_URL",
         help="use the fakeorigin whose CONTROL API is at this URL (e.g. http://127.0.0.1:8081) "
-        "instead of starting one; its origin URL comes from GET /health. "
+        "instead of starting one; its origin URL comes from GET /health. Several URLs, "
+        "comma-separated: replicas of one origin, each reset, changed and read by the fixture. "
         "ini: fakeorigin_external",
     )
     parser.addini("fakeorigin_external", help="control API URL of a running fakeorigin")
@@ -172,6 +173,8 @@ class FakeOriginServer:
         origin_urls: the origin's URLs (``--announce``, or ``/health`` for an external one).
         control_url: the control API's base URL.
         client: a control client (bearer token included when one is configured).
+        replicas: a control client per replica (``--fakeorigin-external URL1,URL2``); else
+            ``[client]``.
         process: the child process; None for an external server.
         log_path: the file the child's stderr goes to; None for an external server.
         ca: with TLS, the CA certificate file the origin's certificate chains to.
@@ -186,6 +189,7 @@ class FakeOriginServer:
         log_path: Path | None = None,
         *,
         ca: str | None = None,
+        replicas: list[ControlClient] | None = None,
     ) -> None:
         self.origin_urls = origin_urls
         self.control_url = control_url
@@ -193,6 +197,7 @@ class FakeOriginServer:
         self.process = process
         self.log_path = log_path
         self.ca = ca
+        self.replicas = replicas or [client]
 
     @property
     def url(self) -> str:
@@ -328,21 +333,27 @@ def _first_line(process: subprocess.Popen[bytes], seconds: float) -> bytes:
 
 
 def external_server(options: Settings) -> FakeOriginServer:
-    """The server at ``--fakeorigin-external``; its origin URL from ``GET /health``."""
+    """The server at ``--fakeorigin-external``; its origin URL from ``GET /health`` (of the
+    first, when several replicas are given)."""
     assert options.external is not None
-    control = options.external.rstrip("/")
-    client = ControlClient(control, token=options.token, timeout=CLIENT_SECONDS)
-    try:
-        health = client.health()
-    except ControlError as err:
-        raise FakeOriginError(
-            f"--fakeorigin-external {control}: cannot reach the control API ({err}); "
-            "give the CONTROL API's URL (fakeorigin serve --control), not the origin's"
-        ) from err
+    controls = [url.strip().rstrip("/") for url in options.external.split(",") if url.strip()]
+    clients = [ControlClient(url, token=options.token, timeout=CLIENT_SECONDS) for url in controls]
+    healths = []
+    for control, client in zip(controls, clients, strict=True):
+        try:
+            healths.append(client.health())
+        except ControlError as err:
+            raise FakeOriginError(
+                f"--fakeorigin-external {control}: cannot reach the control API ({err}); "
+                "give the CONTROL API's URL (fakeorigin serve --control), not the origin's"
+            ) from err
+    control, client, health = controls[0], clients[0], healths[0]
     origin_urls = [options.external_origin] if options.external_origin else health.get("origin")
     if not origin_urls:
         raise FakeOriginError(f"--fakeorigin-external {control}: /health lists no origin URL")
-    return FakeOriginServer(list(origin_urls), control, client, ca=health.get("ca"))
+    return FakeOriginServer(
+        list(origin_urls), control, client, ca=health.get("ca"), replicas=clients
+    )
 
 
 # -- fixtures -------------------------------------------------------------------------------
@@ -381,7 +392,9 @@ def fakeorigin(fakeorigin_server: FakeOriginServer, request: pytest.FixtureReque
     """The session's fakeorigin, reset (``POST /reset``) for this test; the
     ``fakeorigin_profile`` marker's profile active."""
     server = fakeorigin_server
-    origin = FakeOrigin(server.origin_urls, server.control_url, server.client, server.ca)
+    origin = FakeOrigin(
+        server.origin_urls, server.control_url, server.client, server.ca, server.replicas
+    )
     request.node.stash[_LOG_OFFSET] = server.log_size()
     try:
         origin.reset()
