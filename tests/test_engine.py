@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
 
-from fakeorigin.core.actions import EndBody
+from fakeorigin.core.actions import EndBody, SendData, SendHead
 from fakeorigin.core.engine import Action as EngineAction
 from fakeorigin.core.engine import (
     AwaitBody,
@@ -72,6 +72,9 @@ def framed(action: EngineAction, framer: Http1Framer) -> list[Action]:
     frame = FRAMES.get(type(action))
     if frame is None:
         return [action]
+    if isinstance(action, SendHead) and action.content:  # the head, then its content
+        head = replace(action, content=b"")
+        return [*framed(head, framer), *framed(SendData(action.content), framer)]
     data = frame(framer, action)
     if isinstance(action, EndBody):
         last: list[Action] = [Write(data)] if data else []

@@ -101,6 +101,20 @@ def frame(*messages: Outgoing) -> bytes:
             id="chunked head without a body (HEAD): no last chunk",
         ),
         pytest.param(
+            (SendHead(ResponseHead(200, None, (), False, length=2), content=b"ok"), EndBody(200)),
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+            id="the body sent with the head",
+        ),
+        pytest.param(
+            (
+                SendHead(ResponseHead(200, None, (), False, chunked=True), content=b"ok"),
+                SendData(b"!"),
+                EndBody(200),
+            ),
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n1\r\n!\r\n0\r\n\r\n",
+            id="chunked: the content with the head is the first chunk",
+        ),
+        pytest.param(
             (SendHead(ResponseHead(204, None, (), False)), EndBody(204)),
             b"HTTP/1.1 204 No Content\r\n\r\n",
             id="204: no framing field",
@@ -156,29 +170,39 @@ def run(
     return list(run_exchange(profile(*steps), View(request), random.Random(0), 1, protocol))
 
 
-def test_a_respond_step_is_a_head_its_data_and_the_end_of_its_body() -> None:
+def test_a_respond_step_is_its_head_with_the_body_then_the_end_of_the_body() -> None:
     actions = run(
         [
             {"informational": {"status": 103, "headers": {"link": "</a>"}}},
             {"respond": {"status": 200, "body": "hi\n", "chunked": True, "trailers": {"x": "1"}}},
         ]
     )
-    [interim, head, data, end, done] = actions
+    [interim, head, end, done] = actions
     assert interim == SendInterim(103, None, ((b"link", b"</a>"),))
     assert isinstance(head, SendHead)
-    assert (head.head.status, head.head.chunked, head.head.length, head.date, head.last) == (
-        200,
-        True,
-        None,
-        DATE,
-        False,
-    )
+    fields = (head.head.status, head.head.chunked, head.head.length, head.date, head.last)
+    assert fields == (200, True, None, DATE, False)
+    assert (head.body, head.content) == (True, b"hi\n")
     assert head.head.trailing == ((b"Server", SERVER_HEADER),)
-    assert (data, end, done) == (
-        SendData(b"hi\n"),
-        EndBody(200, ((b"x", b"1"),)),
-        End(Ending.KEEP_ALIVE),
-    )
+    assert (end, done) == (EndBody(200, ((b"x", b"1"),)), End(Ending.KEEP_ALIVE))
+
+
+@pytest.mark.parametrize(
+    ("step", "datas"),
+    [
+        pytest.param({"body_size": 65536}, [], id="64 KiB: with the head"),
+        pytest.param({"body_size": 65537}, [65536, 1], id="more: in 64 KiB pieces after it"),
+        pytest.param({"body_size": 70000, "chunked": True}, [], id="chunked: one chunk"),
+        pytest.param({"body": "abc", "dribble": {"bytes": 2, "every": 0.1}}, [2, 1], id="dribbled"),
+    ],
+)
+def test_how_a_body_goes_out(step: dict[str, Any], datas: list[int]) -> None:
+    head, *rest, end, _ = run([{"respond": {"status": 200, **step}}])
+    assert isinstance(head, SendHead)
+    assert isinstance(end, EndBody)
+    sent = [len(a.data) for a in rest if isinstance(a, SendData)]
+    assert sent == datas
+    assert len(head.content) + sum(sent) == (step.get("body_size") or len(step["body"]))
 
 
 # -- protocols: what each step and profile runs over ------------------------------------------

@@ -90,6 +90,8 @@ class SendHead:
             ``Connection: close`` (RFC 9112 section 9.6).
         body: a body follows; False for a response to HEAD and a 204 or 304, whose head may
             still describe a body (RFC 9110 sections 6.4.1 and 9.3.2).
+        content: the start of that body, sent with the head (for a plain ``respond``, all of
+            it); framed as :class:`SendData` frames it. More may follow in :class:`SendData`.
         detail: what the journal says beside the event, or None.
     """
 
@@ -97,6 +99,7 @@ class SendHead:
     date: bytes = b""
     last: bool = False
     body: bool = True
+    content: bytes = b""
     detail: str | None = None
     event: ClassVar[Event] = Event.RESPONSE_STARTED
 

@@ -12,7 +12,8 @@ Actions (imperatives; the caller owns the socket and the clock):
 
 - Messages, which the connection's framer turns into its protocol's bytes and which are
   journaled as they go out (the engine knows nothing of framing): :class:`SendInterim` (a 1xx
-  with its fields), :class:`SendHead` (a final response's head, with how its body is framed),
+  with its fields), :class:`SendHead` (a final response's head, with how its body is framed,
+  and the body itself when it goes out at once),
   :class:`SendData` (body data), :class:`EndBody` (the end of the body, with its trailers).
 - :class:`WriteHttp1`: these bytes, as they are, on an HTTP/1.1 connection: what only
   HTTP/1.1 can carry (a ``raw`` step, a broken WebSocket handshake; the violation catalogue's

@@ -312,18 +312,19 @@ def _respond(spec: Respond, run: _Run) -> Iterator[Action]:
     run.closing = run.closing or prepared.asked_close or not body.complete
     date = http_date(run.view.wall_clock()) if head.date else b""
     bodiless = request.is_head or spec.status in (204, 304)
-    yield SendHead(head, date, run.closing and not prepared.asked_close, body=not bodiless)
     content = prepared.content
-    if bodiless:
+    # All of it with the head, unless it is paced or large enough to go in pieces between
+    # which the protocol may pause (a chunked body is one chunk, as large as it is).
+    whole = not bodiless and not spec.dribble and (head.chunked or len(content) <= _PIECE_BYTES)
+    last = run.closing and not prepared.asked_close
+    yield SendHead(head, date, last, body=not bodiless, content=content if whole else b"")
+    if whole or bodiless:
         pass
     elif spec.dribble:
         yield from _dribble(spec.dribble, content)
-    elif len(content) > _PIECE_BYTES and not head.chunked:
-        # In pieces: the protocol may pause between them. (A chunked body is one chunk.)
+    else:
         for start in range(0, len(content), _PIECE_BYTES):
             yield SendData(content[start : start + _PIECE_BYTES])
-    elif content:
-        yield SendData(content)  # all of it at once: no pieces to cut
     yield EndBody(spec.status, spec.trailers if head.chunked else ())
 
 
