@@ -14,7 +14,7 @@ per exchange.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from fakeorigin.core.actions import (
     EndBody,
@@ -38,29 +38,6 @@ from fakeorigin.core.wire import (
 
 __all__ = ["FRAMES", "Http1Framer", "error_response", "render_head"]
 
-_K = TypeVar("_K")
-_V = TypeVar("_V")
-
-
-class _ByIdentity(Generic[_K, _V]):
-    """What ``made(key)`` returns, kept by the key's identity (the key is kept beside it, so
-    its id cannot be reused); cleared when it holds ``most`` entries."""
-
-    def __init__(self, made: Callable[[_K], _V], most: int = 1024) -> None:
-        self._made = made
-        self._most = most
-        self._values: dict[int, tuple[_K, _V]] = {}
-
-    def get(self, key: _K) -> _V:
-        cached = self._values.get(id(key))
-        if cached is not None and cached[0] is key:
-            return cached[1]
-        if len(self._values) >= self._most:
-            self._values.clear()
-        value = self._made(key)
-        self._values[id(key)] = (key, value)
-        return value
-
 
 def _head_parts(head: ResponseHead) -> tuple[bytes, bytes]:
     """The head's bytes before the Date line (status line and fields) and after it (trailing
@@ -76,9 +53,9 @@ def _head_parts(head: ResponseHead) -> tuple[bytes, bytes]:
 #: The parts of each fixed head, by its identity (the head kept beside them, so that its id
 #: cannot be reused): a dictionary read inline, one call fewer per response than a helper.
 _FIXED_HEADS: dict[int, tuple[ResponseHead, bytes, bytes]] = {}
-_INTERIMS: _ByIdentity[SendInterim, bytes] = _ByIdentity(
-    lambda interim: response_head(interim.status, interim.reason, interim.fields)
-)
+#: Each interim response's bytes, by the message's identity (the engine makes one per step:
+#: a trickle's 102 is rendered once); the message kept beside them, at most 1024.
+_INTERIMS: dict[int, tuple[SendInterim, bytes]] = {}
 
 
 def render_head(head: ResponseHead, date: bytes, *, last: bool) -> bytes:
@@ -110,7 +87,14 @@ class Http1Framer:
 
 
 def _interim(_framer: Http1Framer, action: SendInterim) -> bytes:
-    return _INTERIMS.get(action)
+    cached = _INTERIMS.get(id(action))
+    if cached is not None and cached[0] is action:
+        return cached[1]
+    if len(_INTERIMS) >= 1024:
+        _INTERIMS.clear()
+    data = response_head(action.status, action.reason, action.fields)
+    _INTERIMS[id(action)] = (action, data)
+    return data
 
 
 def _head(framer: Http1Framer, action: SendHead) -> bytes:
