@@ -1,4 +1,4 @@
-"""The ``fakeorigin`` command: serve, check, profiles, journal, schema, catalogue.
+"""The ``fakeorigin`` command: serve, check, profiles, journal, probe, schema, catalogue.
 
 :func:`main` takes argv, the environment and the output streams and returns the exit code, so
 it is tested as a table of argv/env -> result. Exit codes: 0 ok, 1 invalid profiles, a failure
@@ -302,6 +302,33 @@ def _parser() -> _Parser:
     shape = journal.add_mutually_exclusive_group()
     shape.add_argument("--json", action="store_true", help="each record as one JSON line")
     shape.add_argument("--har", action="store_true", help="the journal as one HAR 1.2 document")
+    probe = commands.add_parser(
+        "probe", help="run the 1xx, Expect and framing scenarios through a proxy"
+    )
+    probe.add_argument("--proxy", required=True, metavar="URL", help="the proxy: http://HOST:PORT")
+    origin = probe.add_mutually_exclusive_group(required=True)
+    origin.add_argument(
+        "--control", metavar="URL", help="the control API of the fakeorigin the proxy forwards to"
+    )
+    origin.add_argument(
+        "--origin-listen",
+        metavar="ENDPOINT",
+        help="start a fakeorigin listening here (the proxy's upstream), stop it at the end",
+    )
+    probe.add_argument(
+        "--token", help="the control API's bearer token [env FAKEORIGIN_CONTROL_TOKEN]"
+    )
+    probe.add_argument(
+        "--only", action="append", default=[], metavar="ID|GROUP", help="run only these"
+    )
+    probe.add_argument("--skip", action="append", default=[], metavar="ID|GROUP")
+    probe.add_argument("--json", action="store_true", help="the results as one JSON document")
+    probe.add_argument(
+        "--fail-on",
+        choices=["violation", "deviation"],
+        default="violation",
+        help="exit 1 on a violation (default), or on a deviation too",
+    )
     commands.add_parser("schema", help="print the profile JSON Schema")
     catalogue = commands.add_parser("catalogue", help="list the deliberate HTTP violations")
     catalogue.add_argument("--json", action="store_true", help="the whole catalogue as JSON")
@@ -413,6 +440,28 @@ def _journal(args: argparse.Namespace, env: Mapping[str, str], out: IO[str], err
         return 0
 
 
+def _probe(args: argparse.Namespace, env: Mapping[str, str], out: IO[str], err: IO[str]) -> int:
+    from fakeorigin.control.client import ControlClient, ControlError  # noqa: PLC0415
+    from fakeorigin.probe.command import run_probe, select, started_origin  # noqa: PLC0415
+    from fakeorigin.probe.scenarios import Kind  # noqa: PLC0415
+
+    token = args.token or env.get("FAKEORIGIN_CONTROL_TOKEN") or None
+    try:
+        scenarios = select(args.only, args.skip)
+        with contextlib.ExitStack() as stack:
+            url = args.control or stack.enter_context(started_origin(args.origin_listen, token))
+            client = ControlClient(url, token=token)
+            client.health()
+            return run_probe(
+                args.proxy, client, scenarios, out, as_json=args.json, fail_on=Kind(args.fail_on)
+            )
+    except ValueError as problem:
+        raise UsageError(f"fakeorigin probe: {problem}") from None
+    except ControlError as problem:
+        err.write(f"fakeorigin probe: the origin's control API: {problem}\n")
+        return 1
+
+
 def main(argv: Sequence[str], env: Mapping[str, str], out: IO[str], err: IO[str]) -> int:
     """Run the command in ``argv``; return the exit code."""
     try:
@@ -436,6 +485,8 @@ def main(argv: Sequence[str], env: Mapping[str, str], out: IO[str], err: IO[str]
             return 0
         if args.command == "journal":
             return _journal(args, env, out, err)
+        if args.command == "probe":
+            return _probe(args, env, out, err)
         if args.command == "schema":
             schema = Profile.model_json_schema(by_alias=True)
             out.write(json.dumps(schema, indent=2) + "\n")

@@ -1,0 +1,118 @@
+"""``fakeorigin probe``: run the scenarios through a proxy and print a verdict for each.
+
+    fakeorigin probe --proxy http://127.0.0.1:8000 --control http://127.0.0.1:8081
+    fakeorigin probe --proxy http://127.0.0.1:8000 --origin-listen tcp:9000:interface=127.0.0.1
+
+The proxy forwards to a fakeorigin: one already running (``--control``, its control API), or
+one the probe starts on ``--origin-listen`` (a Twisted endpoint string; point the proxy's
+upstream there) and stops at the end. Output: a line per scenario (verdict, id, observation)
+with the rule of each violation, or ``--json``. Exit code 0 when no scenario is a violation
+(``--fail-on deviation``: nor a deviation), 1 otherwise, 2 for bad usage.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import IO
+
+from fakeorigin.control.client import ControlClient, ControlError
+from fakeorigin.probe.runner import Result, Runner
+from fakeorigin.probe.scenarios import SCENARIOS, Kind, Scenario
+
+#: How long a started origin may take to announce itself.
+START_SECONDS = 30.0
+
+
+@contextmanager
+def started_origin(listen: str, token: str | None) -> Iterator[str]:
+    """``fakeorigin serve --listen LISTEN`` with its control API on a free loopback port; its
+    control URL; stopped (SIGTERM, by its PID) at the end."""
+    argv = [sys.executable, "-m", "fakeorigin", "serve", "--listen", listen]
+    argv += ["--control", "tcp:0:interface=127.0.0.1", "--announce"]
+    env = dict(os.environ)
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        if not line:
+            _, err = process.communicate(timeout=START_SECONDS)
+            raise ControlError(0, "unreachable", f"fakeorigin serve failed: {err.decode()[-500:]}")
+        yield json.loads(line)["control"]
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def select(only: Sequence[str], skip: Sequence[str]) -> list[Scenario]:
+    """The scenarios to run: ``only`` and ``skip`` name ids or groups; an unknown one is an
+    error."""
+    known = set(SCENARIOS) | {s.group for s in SCENARIOS.values()}
+    unknown = [name for name in [*only, *skip] if name not in known]
+    if unknown:
+        raise ValueError(
+            f"unknown scenario or group {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+        )
+    chosen = [s for s in SCENARIOS.values() if not only or s.id in only or s.group in only]
+    return [s for s in chosen if s.id not in skip and s.group not in skip]
+
+
+def _line(result: Result) -> str:
+    verdict = result.verdict
+    text = f"{verdict.kind.value:<10} {result.scenario.id}: {verdict.observation}"
+    if verdict.rule:
+        text += f"\n{'':<11}{verdict.rule}: {verdict.requirement}"
+    return text
+
+
+def run_probe(
+    proxy: str,
+    control: ControlClient,
+    scenarios: Sequence[Scenario],
+    out: IO[str],
+    *,
+    as_json: bool = False,
+    fail_on: Kind = Kind.VIOLATION,
+) -> int:
+    """Run ``scenarios`` and print them; the exit code."""
+    runner = Runner(proxy, control)
+    results = []
+    try:
+        for scenario in scenarios:
+            result = runner.run(scenario)
+            results.append(result)
+            if not as_json:
+                out.write(_line(result) + "\n")
+                out.flush()
+    finally:
+        runner.close()
+    if as_json:
+        document = [
+            {
+                "id": r.scenario.id,
+                "group": r.scenario.group,
+                "title": r.scenario.title,
+                "verdict": r.verdict.kind.value,
+                "observation": r.verdict.observation,
+                "rule": r.verdict.rule,
+                "requirement": r.verdict.requirement,
+                "seconds": round(r.seconds, 3),
+            }
+            for r in results
+        ]
+        out.write(json.dumps({"proxy": proxy, "results": document}, indent=2) + "\n")
+    failing = {Kind.VIOLATION} | ({Kind.DEVIATION} if fail_on is Kind.DEVIATION else set())
+    return 1 if any(r.verdict.kind in failing for r in results) else 0

@@ -1,0 +1,380 @@
+"""The probe's scenarios: what the client sends through the proxy, what the origin does, and
+the verdict read from both ends. Data in one registry (:data:`SCENARIOS`), a verdict function
+each; ids are stable.
+
+A verdict is one of ``conformant``, ``violation`` (a MUST broken: the RFC section and the
+requirement quoted), ``deviation`` (a SHOULD, or an implementation choice the RFCs leave open)
+and ``n/a`` (the scenario could not tell: the request never reached the origin, say), always
+with the observation in plain words. A verdict is computed from what happened, never written
+per proxy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from fakeorigin.probe.client import Ending, Exchange
+
+
+class Kind(StrEnum):
+    CONFORMANT = "conformant"
+    VIOLATION = "violation"
+    DEVIATION = "deviation"
+    NOT_APPLICABLE = "n/a"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the probe concluded, and what it saw."""
+
+    kind: Kind
+    observation: str
+    rule: str | None = None
+    requirement: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """Both ends of one scenario: the client's exchange with the proxy, and the origin's
+    journal record of what reached it (None: nothing did)."""
+
+    client: Exchange
+    origin: dict[str, Any] | None
+
+    def origin_events(self, event: str) -> list[dict[str, Any]]:
+        return (
+            []
+            if self.origin is None
+            else [e for e in self.origin["timeline"] if e["event"] == event]
+        )
+
+    def origin_header(self, name: str) -> str | None:
+        if self.origin is None:
+            return None
+        wanted = name.lower()
+        return next((v for n, v in self.origin["headers"] if n.lower() == wanted), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """One scenario.
+
+    Attributes:
+        id: stable kebab-case name.
+        group: ``1xx``, ``expect``, ``version``, ``faults``, ``framing``.
+        title: one line.
+        steps: the origin profile's steps.
+        method, http_version: the client's request line (``1.1`` or ``1.0``).
+        headers: request header fields besides Host and the profile's selector.
+        body: the request body (Content-Length is added when there is one).
+        body_after_100: wait this long for a 100 before sending the body (Expect).
+        read_seconds: how long the client reads at most.
+        verdict: what the probe concludes from :class:`Seen`.
+    """
+
+    id: str
+    group: str
+    title: str
+    steps: list[dict[str, Any]]
+    verdict: Callable[[Seen], Verdict]
+    method: str = "GET"
+    http_version: str = "1.1"
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+    body_after_100: float | None = None
+    read_seconds: float = 3.0
+    tags: tuple[str, ...] = field(default=())
+
+
+#: RFC 9110 section 15.2, on interim responses through an intermediary.
+FORWARD_1XX = (
+    "RFC 9110 section 15.2",
+    "A proxy MUST forward 1xx responses unless the proxy itself requested the generation of "
+    "the 1xx response.",
+)
+#: RFC 9110 section 15.2, on HTTP/1.0 recipients.
+NO_1XX_TO_HTTP10 = (
+    "RFC 9110 section 15.2",
+    "A server MUST NOT send a 1xx response to an HTTP/1.0 client.",
+)
+#: RFC 9110 section 2.5, on the version an intermediary sends upstream.
+HIGHEST_VERSION = (
+    "RFC 9110 section 2.5",
+    "A client SHOULD send a request version equal to the highest version to which the client "
+    "is conformant and whose major version is no higher than the highest version supported by "
+    "the server, if this is known.",
+)
+#: RFC 9112 section 6.3, on a body shorter than its Content-Length.
+INCOMPLETE = (
+    "RFC 9112 section 6.3",
+    "If the sender closes the connection or the recipient times out before the indicated "
+    "number of octets are received, the recipient MUST consider the message to be incomplete "
+    "and close the connection.",
+)
+
+
+_ENDINGS = {
+    Ending.OPEN: "the connection still open when the client stopped reading",
+    Ending.CLOSED: "then the proxy closed the connection",
+    Ending.RESET: "then the proxy reset the connection",
+}
+
+
+def _statuses(seen: Seen) -> str:
+    """The statuses the client saw, in order; with no final response, how it ended."""
+    got = ", ".join(str(r.status) for r in seen.client.responses) or "no response"
+    if seen.client.final is None:
+        got += f" ({_ENDINGS[seen.client.ending]})"
+    return got
+
+
+def _reached(seen: Seen) -> Verdict | None:
+    if seen.origin is None:
+        return Verdict(Kind.NOT_APPLICABLE, "the request never reached the origin")
+    return None
+
+
+def forwards_interims(*statuses: int) -> Callable[[Seen], Verdict]:
+    """The client must see the origin's 1xx (``statuses``, in order) before the final 200."""
+
+    def verdict(seen: Seen) -> Verdict:
+        missing = _reached(seen)
+        if missing is not None:
+            return missing
+        sent = [e["status"] for e in seen.origin_events("interim-sent")]
+        got = [r.status for r in seen.client.interims]
+        final = seen.client.final
+        origin = ", ".join(map(str, sent)) or "no 1xx"
+        said = f"the origin sent {origin} then 200; the client saw {_statuses(seen)}"
+        if final is None or final.status != 200:
+            return Verdict(Kind.VIOLATION, said + " (no final 200)", *FORWARD_1XX)
+        if got == list(statuses):
+            return Verdict(Kind.CONFORMANT, said)
+        if not got:
+            return Verdict(Kind.VIOLATION, said + ": the 1xx were dropped", *FORWARD_1XX)
+        return Verdict(Kind.VIOLATION, said + ": not the 1xx the origin sent", *FORWARD_1XX)
+
+    return verdict
+
+
+def interim_fields_forwarded(seen: Seen) -> Verdict:
+    base = forwards_interims(199)(seen)
+    if base.kind is not Kind.CONFORMANT:
+        return base
+    [interim] = seen.client.interims
+    if interim.header("x-probe") == "interim-field":
+        return Verdict(Kind.CONFORMANT, base.observation + ", with its field")
+    return Verdict(Kind.DEVIATION, base.observation + ", but without its X-Probe field")
+
+
+def no_interim_to_http10(seen: Seen) -> Verdict:
+    missing = _reached(seen)
+    if missing is not None:
+        return missing
+    upstream = seen.origin["http_version"] if seen.origin else None
+    sent = seen.origin_events("interim-sent")
+    got = seen.client.interims
+    said = (
+        f"the proxy forwarded the HTTP/1.0 request as HTTP/{upstream}; the origin sent "
+        f"{len(sent)} 1xx; the client saw {_statuses(seen)}"
+    )
+    if got:
+        return Verdict(Kind.VIOLATION, said, *NO_1XX_TO_HTTP10)
+    if not sent:
+        return Verdict(Kind.NOT_APPLICABLE, said + " (no 1xx to drop)")
+    final = seen.client.final
+    if final is None:
+        return Verdict(Kind.DEVIATION, said + ": no final response")
+    return Verdict(Kind.CONFORMANT, said)
+
+
+def upstream_version(seen: Seen) -> Verdict:
+    missing = _reached(seen)
+    if missing is not None:
+        return missing
+    version = seen.origin["http_version"] if seen.origin else None
+    said = f"the request reached the origin as HTTP/{version}"
+    if version == "1.1":
+        return Verdict(Kind.CONFORMANT, said)
+    return Verdict(Kind.DEVIATION, said, *HIGHEST_VERSION)
+
+
+def expect_handled(seen: Seen) -> Verdict:
+    """An upload with Expect: 100-continue reaches the origin whole and gets its 200; how the
+    proxy dealt with the Expect is the observation (RFC 9110 section 10.1.1 allows a proxy
+    to answer 100 itself)."""
+    missing = _reached(seen)
+    if missing is not None:
+        return missing
+    forwarded = seen.origin_header("expect") is not None
+    origin_100 = bool(seen.origin_events("interim-sent"))
+    got_100 = any(r.status == 100 for r in seen.client.interims)
+    body = seen.origin["body"] if seen.origin else {}
+    final = seen.client.final
+    whose = "" if not got_100 else " (the origin's)" if origin_100 else " (the proxy's own)"
+    said = (
+        f"Expect {'was' if forwarded else 'was not'} passed upstream; the client "
+        f"{'got' if got_100 else 'got no'} 100{whose}; the origin received "
+        f"{body.get('length', 0)} body bytes; the client saw {_statuses(seen)}"
+    )
+    if final is None or final.status != 200 or not body.get("complete"):
+        return Verdict(Kind.DEVIATION, said + ": the upload did not go through")
+    if not forwarded:
+        return Verdict(Kind.DEVIATION, said + " (the proxy takes the expectation on itself)")
+    return Verdict(Kind.CONFORMANT, said)
+
+
+def expect_refusal_relayed(seen: Seen) -> Verdict:
+    missing = _reached(seen)
+    if missing is not None:
+        return missing
+    final = seen.client.final
+    got_100 = any(r.status == 100 for r in seen.client.interims)
+    said = f"the origin answered 417 before the body; the client saw {_statuses(seen)}"
+    if final is not None and final.status == 417 and not got_100:
+        return Verdict(Kind.CONFORMANT, said + " and sent no body")
+    if final is not None and final.status == 417:
+        return Verdict(
+            Kind.DEVIATION, said + ": the proxy's own 100 made the client send the body first"
+        )
+    return Verdict(Kind.DEVIATION, said + ": the 417 did not reach the client")
+
+
+def bad_gateway_on_close(seen: Seen) -> Verdict:
+    final = seen.client.final
+    said = f"the origin closed without a response; the client saw {_statuses(seen)}"
+    if final is not None and final.status >= 500:
+        return Verdict(Kind.CONFORMANT, said)
+    if final is None:
+        how = seen.client.ending.value
+        return Verdict(Kind.DEVIATION, said + f" and the connection {how}")
+    return Verdict(Kind.DEVIATION, said + f": a {final.status} for a failed upstream")
+
+
+def incomplete_body_closes(seen: Seen) -> Verdict:
+    missing = _reached(seen)
+    if missing is not None:
+        return missing
+    final = seen.client.final
+    said = f"the origin announced 100 bytes, sent 50 and closed; the client saw {_statuses(seen)}"
+    if final is None:
+        return Verdict(Kind.CONFORMANT, said + f", connection {seen.client.ending.value}")
+    if final.status >= 500:
+        return Verdict(Kind.CONFORMANT, said + " (the proxy refused the short response)")
+    body = f"{len(final.body)} body bytes"
+    if final.complete:
+        return Verdict(
+            Kind.VIOLATION,
+            said + f", {body}, complete as framed: the truncation was hidden",
+            *INCOMPLETE,
+        )
+    if seen.client.ending is Ending.OPEN:
+        return Verdict(
+            Kind.VIOLATION, said + f", {body}, and the connection stayed open", *INCOMPLETE
+        )
+    return Verdict(Kind.CONFORMANT, said + f", {body}, connection {seen.client.ending.value}")
+
+
+def _interims(status: int, count: int) -> list[dict[str, Any]]:
+    return [{"informational": {"status": status}}] * count
+
+
+_OK = {"respond": {"status": 200, "headers": {"content-type": "text/plain"}, "body": "ok\n"}}
+
+SCENARIOS: dict[str, Scenario] = {
+    scenario.id: scenario
+    for scenario in (
+        Scenario(
+            "1xx-103-forwarded",
+            "1xx",
+            "a 103 Early Hints before the 200",
+            [{"informational": {"status": 103, "headers": {"link": "</a.css>; rel=preload"}}}, _OK],
+            forwards_interims(103),
+        ),
+        Scenario(
+            "1xx-102-forwarded",
+            "1xx",
+            "a 102 Processing before the 200",
+            [*_interims(102, 1), _OK],
+            forwards_interims(102),
+        ),
+        Scenario(
+            "1xx-unregistered-with-fields",
+            "1xx",
+            "an unregistered 199 with a field",
+            [{"informational": {"status": 199, "headers": {"x-probe": "interim-field"}}}, _OK],
+            interim_fields_forwarded,
+        ),
+        Scenario(
+            "1xx-five-in-a-row",
+            "1xx",
+            "five 102s, then 200",
+            [*_interims(102, 5), _OK],
+            forwards_interims(*[102] * 5),
+        ),
+        Scenario(
+            "1xx-eleven-in-a-row",
+            "1xx",
+            "eleven 103s, then 200",
+            [*_interims(103, 11), _OK],
+            forwards_interims(*[103] * 11),
+        ),
+        Scenario(
+            "1xx-to-http10-client",
+            "1xx",
+            "a 103 toward an HTTP/1.0 client",
+            [{"informational": {"status": 103}}, _OK],
+            no_interim_to_http10,
+            http_version="1.0",
+        ),
+        Scenario(
+            "version-upstream",
+            "version",
+            "the HTTP version the proxy speaks upstream",
+            [_OK],
+            upstream_version,
+        ),
+        Scenario(
+            "expect-upload",
+            "expect",
+            "an upload with Expect: 100-continue",
+            [{"continue": {}}, {"read_body": {}}, _OK],
+            expect_handled,
+            method="POST",
+            headers=(("Expect", "100-continue"), ("Content-Type", "text/plain")),
+            body=b"x" * 2048,
+            body_after_100=1.0,
+        ),
+        Scenario(
+            "expect-417-relayed",
+            "expect",
+            "the origin refuses the expectation with 417",
+            [{"respond": {"status": 417, "body": "no\n"}}],
+            expect_refusal_relayed,
+            method="POST",
+            headers=(("Expect", "100-continue"),),
+            body=b"x" * 2048,
+            body_after_100=1.0,
+        ),
+        Scenario(
+            "faults-close-before-response",
+            "faults",
+            "the origin closes without a response",
+            [{"close": {}}],
+            bad_gateway_on_close,
+        ),
+        Scenario(
+            "framing-content-length-too-long",
+            "framing",
+            "the origin's Content-Length announces more than it sends",
+            [
+                {"raw": {"text": "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + "x" * 50}},
+                {"close": {}},
+            ],
+            incomplete_body_closes,
+        ),
+    )
+}
