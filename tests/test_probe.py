@@ -100,7 +100,12 @@ def test_every_scenario_is_documented() -> None:
 
 
 def test_select() -> None:
-    assert [s.id for s in select(["expect"], [])] == ["expect-upload", "expect-417-relayed"]
+    assert [s.id for s in select(["expect"], ["expect-delayed-100"])] == [
+        "expect-upload",
+        "expect-417-relayed",
+        "expect-413-relayed",
+        "expect-http10-client",
+    ]
     assert "1xx-102-forwarded" not in [s.id for s in select([], ["1xx-102-forwarded"])]
     with pytest.raises(ValueError, match="unknown scenario or group nope"):
         select(["nope"], [])
@@ -137,6 +142,18 @@ ALONE = {
     "expect-417-relayed": Kind.CONFORMANT,
     "faults-close-before-response": Kind.DEVIATION,  # no gateway: nobody answers 502
     "framing-content-length-too-long": Kind.CONFORMANT,
+    "1xx-to-head": Kind.CONFORMANT,
+    "1xx-after-the-body": Kind.CONFORMANT,
+    "version-upstream-for-http10": Kind.DEVIATION,  # the client's own HTTP/1.0, unchanged
+    "expect-413-relayed": Kind.CONFORMANT,
+    "expect-delayed-100": Kind.CONFORMANT,
+    "expect-http10-client": Kind.CONFORMANT,
+    # the origin's own broken framing, with no proxy to refuse it
+    "framing-two-content-lengths": Kind.VIOLATION,
+    "framing-length-and-chunked": Kind.VIOLATION,
+    "framing-bad-chunk-size": Kind.CONFORMANT,  # the client sees it cut short and closed
+    "framing-missing-last-chunk": Kind.CONFORMANT,
+    "faults-reset-mid-body": Kind.CONFORMANT,
 }
 
 
@@ -173,6 +190,10 @@ def test_through_haproxy(served: Served, tmp_path: Path) -> None:
     assert got["expect-upload"].kind is Kind.CONFORMANT
     assert "the client got 100 (the origin's)" in got["expect-upload"].observation
     assert got["faults-close-before-response"].kind is Kind.CONFORMANT
+    # HAProxy's manual: a response with different Content-Length values is refused (502)
+    # unless option accept-invalid-http-response (here unset).
+    assert got["framing-two-content-lengths"].kind is Kind.CONFORMANT
+    assert "the client saw 502" in got["framing-two-content-lengths"].observation
 
 
 # -- the command ---------------------------------------------------------------------------
@@ -255,9 +276,20 @@ def test_probe_usage_errors() -> None:
     assert "unknown scenario or group nope" in done.stderr
 
 
+def test_run_probe_exits_1_on_a_violation(served: Served) -> None:
+    out = io.StringIO()
+    only = ["framing-two-content-lengths"]  # the origin alone: nobody answers the 502
+    assert run_probe(served.origin_url, served.client(), select(only, []), out) == 1
+    assert out.getvalue().startswith("violation  framing-two-content-lengths: ")
+    assert "RFC 9112 section 6.3: If this is a response message received by a proxy" in (
+        out.getvalue()
+    )
+
+
 def test_run_probe_exit_code_follows_the_verdicts(served: Served) -> None:
     out = io.StringIO()
-    code = run_probe(served.origin_url, served.client(), select(["framing"], []), out)
+    only = ["framing-content-length-too-long"]
+    code = run_probe(served.origin_url, served.client(), select(only, []), out)
     assert code == 0
     assert out.getvalue().startswith("conformant framing-content-length-too-long: ")
     assert "connection closed" in out.getvalue()

@@ -101,11 +101,25 @@ NO_1XX_TO_HTTP10 = (
     "A server MUST NOT send a 1xx response to an HTTP/1.0 client.",
 )
 #: RFC 9110 section 2.5, on the version an intermediary sends upstream.
-HIGHEST_VERSION = (
+OWN_VERSION = (
     "RFC 9110 section 2.5",
-    "A client SHOULD send a request version equal to the highest version to which the client "
-    "is conformant and whose major version is no higher than the highest version supported by "
-    "the server, if this is known.",
+    "Intermediaries that process HTTP messages (i.e., all intermediaries other than those "
+    "acting as tunnels) MUST send their own HTTP-version in forwarded messages, unless it is "
+    "purposefully downgraded as a workaround for an upstream issue.",
+)
+#: RFC 9112 section 6.3, on a response with two different Content-Lengths.
+BAD_LENGTH = (
+    "RFC 9112 section 6.3",
+    "If this is a response message received by a proxy, the proxy MUST close the connection "
+    "to the server, discard the received response, and send a 502 (Bad Gateway) response to "
+    "the client.",
+)
+#: RFC 9112 section 6.3, on Transfer-Encoding with Content-Length.
+LENGTH_AND_CHUNKED = (
+    "RFC 9112 section 6.3",
+    "An intermediary that chooses to forward the message MUST first remove the received "
+    "Content-Length field and process the Transfer-Encoding (as described below) prior to "
+    "forwarding the message downstream.",
 )
 #: RFC 9112 section 6.3, on a body shorter than its Content-Length.
 INCOMPLETE = (
@@ -150,7 +164,7 @@ def forwards_interims(*statuses: int) -> Callable[[Seen], Verdict]:
         origin = ", ".join(map(str, sent)) or "no 1xx"
         said = f"the origin sent {origin} then 200; the client saw {_statuses(seen)}"
         if final is None or final.status != 200:
-            return Verdict(Kind.VIOLATION, said + " (no final 200)", *FORWARD_1XX)
+            return Verdict(Kind.VIOLATION, said + ": no final 200", *FORWARD_1XX)
         if got == list(statuses):
             return Verdict(Kind.CONFORMANT, said)
         if not got:
@@ -199,7 +213,8 @@ def upstream_version(seen: Seen) -> Verdict:
     said = f"the request reached the origin as HTTP/{version}"
     if version == "1.1":
         return Verdict(Kind.CONFORMANT, said)
-    return Verdict(Kind.DEVIATION, said, *HIGHEST_VERSION)
+    # The rule allows a deliberate downgrade, which the probe cannot tell from a lapse.
+    return Verdict(Kind.DEVIATION, said + " (a downgrade, or not its own version)", *OWN_VERSION)
 
 
 def expect_handled(seen: Seen) -> Verdict:
@@ -227,20 +242,92 @@ def expect_handled(seen: Seen) -> Verdict:
     return Verdict(Kind.CONFORMANT, said)
 
 
-def expect_refusal_relayed(seen: Seen) -> Verdict:
-    missing = _reached(seen)
-    if missing is not None:
-        return missing
-    final = seen.client.final
+def early_final_relayed(status: int) -> Callable[[Seen], Verdict]:
+    """The origin answers ``status`` before reading an Expect upload's body: the client should
+    get it before it sends the body."""
+
+    def verdict(seen: Seen) -> Verdict:
+        missing = _reached(seen)
+        if missing is not None:
+            return missing
+        final = seen.client.final
+        got_100 = any(r.status == 100 for r in seen.client.interims)
+        said = f"the origin answered {status} before the body; the client saw {_statuses(seen)}"
+        if final is not None and final.status == status and not got_100:
+            return Verdict(Kind.CONFORMANT, said + " and sent no body")
+        if final is not None and final.status == status:
+            return Verdict(
+                Kind.DEVIATION, said + ": the proxy's own 100 made the client send the body first"
+            )
+        return Verdict(Kind.DEVIATION, said + f": the {status} did not reach the client")
+
+    return verdict
+
+
+def no_100_to_http10(seen: Seen) -> Verdict:
+    """An HTTP/1.0 client's Expect: no 100 may reach it; the upload goes through."""
     got_100 = any(r.status == 100 for r in seen.client.interims)
-    said = f"the origin answered 417 before the body; the client saw {_statuses(seen)}"
-    if final is not None and final.status == 417 and not got_100:
-        return Verdict(Kind.CONFORMANT, said + " and sent no body")
-    if final is not None and final.status == 417:
-        return Verdict(
-            Kind.DEVIATION, said + ": the proxy's own 100 made the client send the body first"
-        )
-    return Verdict(Kind.DEVIATION, said + ": the 417 did not reach the client")
+    final = seen.client.final
+    said = f"an HTTP/1.0 upload with Expect: 100-continue; the client saw {_statuses(seen)}"
+    if got_100:
+        return Verdict(Kind.VIOLATION, said, *NO_1XX_TO_HTTP10)
+    if final is None:
+        return Verdict(Kind.DEVIATION, said + ": no final response")
+    return Verdict(Kind.CONFORMANT, said)
+
+
+def bad_gateway_for(what: str, rule: tuple[str, str]) -> Callable[[Seen], Verdict]:
+    """The origin's response is framed beyond repair: the client must get a 502."""
+
+    def verdict(seen: Seen) -> Verdict:
+        final = seen.client.final
+        said = f"the origin sent {what}; the client saw {_statuses(seen)}"
+        if final is not None and final.status == 502:
+            return Verdict(Kind.CONFORMANT, said)
+        return Verdict(Kind.VIOLATION, said, *rule)
+
+    return verdict
+
+
+def length_and_chunked(seen: Seen) -> Verdict:
+    final = seen.client.final
+    said = (
+        "the origin sent Transfer-Encoding: chunked and a Content-Length; the client saw "
+        + _statuses(seen)
+    )
+    if final is None or final.status >= 500:
+        return Verdict(Kind.CONFORMANT, said + " (the proxy refused the response)")
+    if final.header("content-length") is not None and final.header("transfer-encoding"):
+        return Verdict(Kind.VIOLATION, said + ", with both fields", *LENGTH_AND_CHUNKED)
+    return Verdict(Kind.CONFORMANT, said + ", framed one way")
+
+
+def not_complete(what: str) -> Callable[[Seen], Verdict]:
+    """A broken body (a bad chunk, no last chunk, a reset): the client must not get a
+    response that looks complete, and its connection must end."""
+
+    def verdict(seen: Seen) -> Verdict:
+        missing = _reached(seen)
+        if missing is not None:
+            return missing
+        final = seen.client.final
+        said = f"the origin sent {what}; the client saw {_statuses(seen)}"
+        if final is None or final.status >= 500:
+            return Verdict(Kind.CONFORMANT, said)
+        body = f"{len(final.body)} body bytes"
+        if final.complete:
+            return Verdict(
+                Kind.VIOLATION,
+                said + f", {body}, complete as framed: the fault was hidden",
+                *INCOMPLETE,
+            )
+        if seen.client.ending is Ending.OPEN:
+            return Verdict(
+                Kind.VIOLATION, said + f", {body}, and the connection stayed open", *INCOMPLETE
+            )
+        return Verdict(Kind.CONFORMANT, said + f", {body}, connection {seen.client.ending.value}")
+
+    return verdict
 
 
 def bad_gateway_on_close(seen: Seen) -> Verdict:
@@ -249,8 +336,7 @@ def bad_gateway_on_close(seen: Seen) -> Verdict:
     if final is not None and final.status >= 500:
         return Verdict(Kind.CONFORMANT, said)
     if final is None:
-        how = seen.client.ending.value
-        return Verdict(Kind.DEVIATION, said + f" and the connection {how}")
+        return Verdict(Kind.DEVIATION, said)
     return Verdict(Kind.DEVIATION, said + f": a {final.status} for a failed upstream")
 
 
@@ -353,7 +439,7 @@ SCENARIOS: dict[str, Scenario] = {
             "expect",
             "the origin refuses the expectation with 417",
             [{"respond": {"status": 417, "body": "no\n"}}],
-            expect_refusal_relayed,
+            early_final_relayed(417),
             method="POST",
             headers=(("Expect", "100-continue"),),
             body=b"x" * 2048,
@@ -365,6 +451,100 @@ SCENARIOS: dict[str, Scenario] = {
             "the origin closes without a response",
             [{"close": {}}],
             bad_gateway_on_close,
+        ),
+        Scenario(
+            "1xx-to-head",
+            "1xx",
+            "a 103 before the 200 to a HEAD request",
+            [{"informational": {"status": 103}}, _OK],
+            forwards_interims(103),
+            method="HEAD",
+        ),
+        Scenario(
+            "1xx-after-the-body",
+            "1xx",
+            "a 102 once the upload has arrived, then 200",
+            [{"read_body": {}}, {"informational": {"status": 102}}, _OK],
+            forwards_interims(102),
+            method="POST",
+            body=b"x" * 2048,
+        ),
+        Scenario(
+            "version-upstream-for-http10",
+            "version",
+            "the version upstream for an HTTP/1.0 client",
+            [_OK],
+            upstream_version,
+            http_version="1.0",
+        ),
+        Scenario(
+            "expect-413-relayed",
+            "expect",
+            "the origin refuses the upload with 413 before its body",
+            [{"respond": {"status": 413, "body": "too large\n"}}],
+            early_final_relayed(413),
+            method="POST",
+            headers=(("Expect", "100-continue"),),
+            body=b"x" * 2048,
+            body_after_100=1.0,
+        ),
+        Scenario(
+            "expect-delayed-100",
+            "expect",
+            "the origin's 100 comes after 0.5 s",
+            [{"sleep": 0.5}, {"continue": {}}, {"read_body": {}}, _OK],
+            expect_handled,
+            method="POST",
+            headers=(("Expect", "100-continue"),),
+            body=b"x" * 2048,
+            body_after_100=2.0,
+        ),
+        Scenario(
+            "expect-http10-client",
+            "expect",
+            "Expect: 100-continue from an HTTP/1.0 client",
+            [{"continue": {}}, {"read_body": {}}, _OK],
+            no_100_to_http10,
+            method="POST",
+            http_version="1.0",
+            headers=(("Expect", "100-continue"),),
+            body=b"x" * 2048,
+            body_after_100=1.0,
+        ),
+        Scenario(
+            "framing-two-content-lengths",
+            "framing",
+            "two Content-Length fields that differ",
+            [{"violate": {"id": "duplicate-content-length-differing"}}],
+            bad_gateway_for("Content-Length: 6 and Content-Length: 7", BAD_LENGTH),
+        ),
+        Scenario(
+            "framing-length-and-chunked",
+            "framing",
+            "Transfer-Encoding: chunked and a Content-Length",
+            [{"violate": {"id": "content-length-with-chunked"}}],
+            length_and_chunked,
+        ),
+        Scenario(
+            "framing-bad-chunk-size",
+            "framing",
+            "a chunk size that is not hexadecimal",
+            [{"violate": {"id": "chunked-bad-size"}}],
+            not_complete("a chunked body whose chunk size is not hexadecimal"),
+        ),
+        Scenario(
+            "framing-missing-last-chunk",
+            "framing",
+            "a chunked body without its last chunk",
+            [{"violate": {"id": "chunked-missing-last-chunk"}}],
+            not_complete("a chunked body without its last chunk, then closed"),
+        ),
+        Scenario(
+            "faults-reset-mid-body",
+            "faults",
+            "a reset after half the body",
+            [{"violate": {"id": "reset-mid-body"}}],
+            not_complete("100 announced bytes, 50 of them, then a reset"),
         ),
         Scenario(
             "framing-content-length-too-long",
