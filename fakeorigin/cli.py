@@ -323,6 +323,14 @@ def _parser() -> _Parser:
     )
     probe.add_argument("--skip", action="append", default=[], metavar="ID|GROUP")
     probe.add_argument("--json", action="store_true", help="the results as one JSON document")
+    probe.add_argument("--junit-xml", type=Path, metavar="PATH", help="also write JUnit XML")
+    probe.add_argument("--markdown", type=Path, metavar="PATH", help="also write a Markdown table")
+    probe.add_argument(
+        "--proxy-timeout",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="the proxy's upstream read timeout, for the scenarios that test it (else n/a)",
+    )
     probe.add_argument(
         "--fail-on",
         choices=["violation", "deviation"],
@@ -453,7 +461,15 @@ def _probe(args: argparse.Namespace, env: Mapping[str, str], out: IO[str], err: 
             client = ControlClient(url, token=token)
             client.health()
             return run_probe(
-                args.proxy, client, scenarios, out, as_json=args.json, fail_on=Kind(args.fail_on)
+                args.proxy,
+                client,
+                scenarios,
+                out,
+                as_json=args.json,
+                fail_on=Kind(args.fail_on),
+                junit_path=args.junit_xml,
+                markdown_path=args.markdown,
+                proxy_timeout=args.proxy_timeout,
             )
     except ValueError as problem:
         raise UsageError(f"fakeorigin probe: {problem}") from None

@@ -33,6 +33,7 @@ http {{
       proxy_pass http://origin;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
+{location}
     }}
   }}
 }}
@@ -112,11 +113,15 @@ def _running(name: str, argv: list[str], directory: Path, port: int) -> Iterator
 
 
 @contextmanager
-def nginx(origin_port: int, directory: Path) -> Iterator[Proxy]:
-    """nginx with an upstream ``keepalive`` pool: upstream connections are reused."""
+def nginx(origin_port: int, directory: Path, location: str = "") -> Iterator[Proxy]:
+    """nginx with an upstream ``keepalive`` pool: upstream connections are reused;
+    ``location`` adds directives to its ``location /``."""
     port = free_port()
     config = directory / "nginx.conf"
-    config.write_text(NGINX_CONF.format(dir=directory, origin=origin_port, port=port))
+    lines = "\n".join(f"      {line}" for line in location.splitlines())
+    config.write_text(
+        NGINX_CONF.format(dir=directory, origin=origin_port, port=port, location=lines)
+    )
     argv = [binary("nginx"), "-e", "stderr", "-p", f"{directory}/", "-c", str(config)]
     with _running("nginx", [*argv, "-g", "daemon off;"], directory, port) as proxy:
         yield proxy

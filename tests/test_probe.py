@@ -15,6 +15,7 @@ import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -120,8 +121,10 @@ def served() -> Iterator[Served]:
         yield server
 
 
-def verdicts(proxy_url: str, served: Served) -> dict[str, Verdict]:
-    runner = Runner(proxy_url, served.client())
+def verdicts(
+    proxy_url: str, served: Served, proxy_timeout: float | None = None
+) -> dict[str, Verdict]:
+    runner = Runner(proxy_url, served.client(), proxy_timeout=proxy_timeout)
     try:
         return {s.id: runner.run(s).verdict for s in SCENARIOS.values()}
     finally:
@@ -154,6 +157,10 @@ ALONE = {
     "framing-bad-chunk-size": Kind.CONFORMANT,  # the client sees it cut short and closed
     "framing-missing-last-chunk": Kind.CONFORMANT,
     "faults-reset-mid-body": Kind.CONFORMANT,
+    # about a proxy's read timeout: n/a without --proxy-timeout
+    "timeout-102-holds-off": Kind.NOT_APPLICABLE,
+    "timeout-silence-after-102": Kind.NOT_APPLICABLE,
+    "faults-hang": Kind.NOT_APPLICABLE,
 }
 
 
@@ -170,8 +177,8 @@ def test_every_scenario_against_fakeorigin_alone(served: Served) -> None:
 
 
 def test_through_nginx(served: Served, tmp_path: Path) -> None:
-    with nginx(served.origin_port, tmp_path) as proxy:
-        got = verdicts(proxy.url, served)
+    with nginx(served.origin_port, tmp_path, "proxy_read_timeout 3s;") as proxy:
+        got = verdicts(proxy.url, served, proxy_timeout=3.0)
     expect = got["expect-upload"]
     assert expect.kind is Kind.DEVIATION
     assert "Expect was not passed upstream" in expect.observation
@@ -180,11 +187,14 @@ def test_through_nginx(served: Served, tmp_path: Path) -> None:
     assert got["faults-close-before-response"].kind is Kind.CONFORMANT
     assert "the client saw 502" in got["faults-close-before-response"].observation
     assert got["framing-content-length-too-long"].kind is Kind.CONFORMANT
+    # nginx's manual: proxy_read_timeout expired -> 504 Gateway Time-out
+    assert got["faults-hang"].kind is Kind.CONFORMANT
+    assert "the client saw 504 at 3." in got["faults-hang"].observation
 
 
 def test_through_haproxy(served: Served, tmp_path: Path) -> None:
-    with haproxy(served.origin_port, tmp_path) as proxy:
-        got = verdicts(proxy.url, served)
+    with haproxy(served.origin_port, tmp_path, "timeout server 3s") as proxy:
+        got = verdicts(proxy.url, served, proxy_timeout=3.0)
     for scenario in ("1xx-103-forwarded", "1xx-unregistered-with-fields", "1xx-eleven-in-a-row"):
         assert got[scenario].kind is Kind.CONFORMANT, got[scenario]
     assert got["expect-upload"].kind is Kind.CONFORMANT
@@ -194,6 +204,11 @@ def test_through_haproxy(served: Served, tmp_path: Path) -> None:
     # unless option accept-invalid-http-response (here unset).
     assert got["framing-two-content-lengths"].kind is Kind.CONFORMANT
     assert "the client saw 502" in got["framing-two-content-lengths"].observation
+    # HAProxy's manual: timeout server is an inactivity timeout (reset by each byte from the
+    # server): 102s every second hold it off; silence after a 102 ends in 504.
+    assert got["timeout-102-holds-off"].kind is Kind.CONFORMANT
+    assert got["timeout-silence-after-102"].kind is Kind.CONFORMANT
+    assert "102, 504 at 3." in got["timeout-silence-after-102"].observation
 
 
 # -- the command ---------------------------------------------------------------------------
@@ -252,6 +267,29 @@ def test_probe_starts_its_own_origin_and_fails_on_deviation() -> None:
     # the origin alone: no gateway answers 502 for the close, a deviation
     assert done.returncode == 1, done.stderr
     assert done.stdout.startswith("deviation  faults-close-before-response: ")
+
+
+def test_probe_writes_junit_xml_and_markdown(served: Served, tmp_path: Path) -> None:
+    junit, table = tmp_path / "probe.xml", tmp_path / "probe.md"
+    only = ["framing-two-content-lengths", "1xx-103-forwarded", "faults-hang"]
+    code = run_probe(
+        served.origin_url,
+        served.client(),
+        select(only, []),
+        io.StringIO(),
+        junit_path=junit,
+        markdown_path=table,
+    )
+    assert code == 1
+    suite = ElementTree.parse(junit).getroot()
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("3", "1", "1")
+    cases = {case.get("name"): case for case in suite.iter("testcase")}
+    assert cases["framing-two-content-lengths"].find("failure") is not None
+    assert cases["faults-hang"].find("skipped") is not None
+    assert cases["1xx-103-forwarded"].find("failure") is None
+    rows = table.read_text().splitlines()
+    assert rows[2:4] == ["| scenario | verdict | observation |", "|---|---|---|"]
+    assert rows[4].startswith("| `1xx-103-forwarded` | conformant | the origin sent 103")
 
 
 def test_probe_usage_errors() -> None:

@@ -6,7 +6,8 @@
 The proxy forwards to a fakeorigin: one already running (``--control``, its control API), or
 one the probe starts on ``--origin-listen`` (a Twisted endpoint string; point the proxy's
 upstream there) and stops at the end. Output: a line per scenario (verdict, id, observation)
-with the rule of each violation, or ``--json``. Exit code 0 when no scenario is a violation
+with the rule of each violation, or ``--json``; ``--junit-xml PATH`` and ``--markdown PATH``
+write the results for a CI system and for a page. Exit code 0 when no scenario is a violation
 (``--fail-on deviation``: nor a deviation), 1 otherwise, 2 for bad usage.
 """
 
@@ -19,7 +20,9 @@ import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import IO
+from pathlib import Path
+from typing import IO, Any
+from xml.etree import ElementTree
 
 from fakeorigin.control.client import ControlClient, ControlError
 from fakeorigin.probe.runner import Result, Runner
@@ -78,29 +81,10 @@ def _line(result: Result) -> str:
     return text
 
 
-def run_probe(
-    proxy: str,
-    control: ControlClient,
-    scenarios: Sequence[Scenario],
-    out: IO[str],
-    *,
-    as_json: bool = False,
-    fail_on: Kind = Kind.VIOLATION,
-) -> int:
-    """Run ``scenarios`` and print them; the exit code."""
-    runner = Runner(proxy, control)
-    results = []
-    try:
-        for scenario in scenarios:
-            result = runner.run(scenario)
-            results.append(result)
-            if not as_json:
-                out.write(_line(result) + "\n")
-                out.flush()
-    finally:
-        runner.close()
-    if as_json:
-        document = [
+def _document(proxy: str, results: Sequence[Result]) -> dict[str, Any]:
+    return {
+        "proxy": proxy,
+        "results": [
             {
                 "id": r.scenario.id,
                 "group": r.scenario.group,
@@ -112,7 +96,91 @@ def run_probe(
                 "seconds": round(r.seconds, 3),
             }
             for r in results
-        ]
-        out.write(json.dumps({"proxy": proxy, "results": document}, indent=2) + "\n")
+        ],
+    }
+
+
+def junit_xml(proxy: str, results: Sequence[Result], failing: set[Kind]) -> str:
+    """The results as JUnit XML, which CI systems show as tests: one testcase per scenario, a
+    failure for a failing verdict, skipped for ``n/a``, the observation always in system-out."""
+    suite = ElementTree.Element(
+        "testsuite",
+        name=f"fakeorigin probe {proxy}",
+        tests=str(len(results)),
+        failures=str(sum(r.verdict.kind in failing for r in results)),
+        skipped=str(sum(r.verdict.kind is Kind.NOT_APPLICABLE for r in results)),
+    )
+    for result in results:
+        case = ElementTree.SubElement(
+            suite,
+            "testcase",
+            classname=f"probe.{result.scenario.group}",
+            name=result.scenario.id,
+            time=f"{result.seconds:.3f}",
+        )
+        verdict = result.verdict
+        text = verdict.observation
+        if verdict.rule:
+            text += f"\n{verdict.rule}: {verdict.requirement}"
+        if verdict.kind in failing:
+            failure = ElementTree.SubElement(
+                case, "failure", message=f"{verdict.kind.value}: {verdict.observation}"
+            )
+            failure.text = text
+        elif verdict.kind is Kind.NOT_APPLICABLE:
+            ElementTree.SubElement(case, "skipped", message=verdict.observation)
+        ElementTree.SubElement(case, "system-out").text = f"{verdict.kind.value}: {text}"
+    return ElementTree.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def markdown(proxy: str, results: Sequence[Result]) -> str:
+    """The results as a Markdown table: scenario, verdict, observation (and the rule)."""
+    rows = [
+        f"# fakeorigin probe: {proxy}",
+        "",
+        "| scenario | verdict | observation |",
+        "|---|---|---|",
+    ]
+    for result in results:
+        verdict = result.verdict
+        text = verdict.observation
+        if verdict.rule:
+            text += f" ({verdict.rule}: {verdict.requirement})"
+        text = text.replace("|", "\\|")
+        rows.append(f"| `{result.scenario.id}` | {verdict.kind.value} | {text} |")
+    return "\n".join(rows) + "\n"
+
+
+def run_probe(
+    proxy: str,
+    control: ControlClient,
+    scenarios: Sequence[Scenario],
+    out: IO[str],
+    *,
+    as_json: bool = False,
+    fail_on: Kind = Kind.VIOLATION,
+    junit_path: Path | None = None,
+    markdown_path: Path | None = None,
+    proxy_timeout: float | None = None,
+) -> int:
+    """Run ``scenarios`` and print them (and write the JUnit XML and Markdown files when
+    asked); the exit code."""
+    runner = Runner(proxy, control, proxy_timeout=proxy_timeout)
+    results = []
+    try:
+        for scenario in scenarios:
+            result = runner.run(scenario)
+            results.append(result)
+            if not as_json:
+                out.write(_line(result) + "\n")
+                out.flush()
+    finally:
+        runner.close()
+    if as_json:
+        out.write(json.dumps(_document(proxy, results), indent=2) + "\n")
     failing = {Kind.VIOLATION} | ({Kind.DEVIATION} if fail_on is Kind.DEVIATION else set())
+    if junit_path is not None:
+        junit_path.write_text(junit_xml(proxy, results, failing))
+    if markdown_path is not None:
+        markdown_path.write_text(markdown(proxy, results))
     return 1 if any(r.verdict.kind in failing for r in results) else 0

@@ -48,7 +48,9 @@ class Runner:
     """Runs scenarios through the proxy at ``proxy_url`` to the origin whose control API is
     ``control``."""
 
-    def __init__(self, proxy_url: str, control: ControlClient) -> None:
+    def __init__(
+        self, proxy_url: str, control: ControlClient, *, proxy_timeout: float | None = None
+    ) -> None:
         parts = urlsplit(proxy_url)
         if parts.scheme != "http" or parts.hostname is None:
             raise ValueError(f"--proxy {proxy_url}: give http://HOST:PORT")
@@ -56,12 +58,19 @@ class Runner:
         self.port = parts.port or 80
         self.authority = parts.netloc
         self.control = control
+        self.proxy_timeout = proxy_timeout
         self.run_id = secrets.token_hex(4)
 
     def run(self, scenario: Scenario) -> Result:
         started = time.monotonic()
+        steps, read_seconds = scenario.steps, scenario.read_seconds
+        if scenario.timed is not None:
+            if self.proxy_timeout is None:
+                why = "give --proxy-timeout (the proxy's upstream read timeout) to run it"
+                return Result(scenario, Verdict(Kind.NOT_APPLICABLE, why), 0.0)
+            steps, read_seconds = scenario.timed(self.proxy_timeout)
         self.control.put_profile(
-            profile_name(scenario), {"steps": scenario.steps, "description": scenario.title}
+            profile_name(scenario), {"steps": steps, "description": scenario.title}
         )
         target = f"{PREFIX}/{self.run_id}/{scenario.id}"
         head, body = request_bytes(scenario, self.authority, target)
@@ -72,14 +81,14 @@ class Runner:
                 head,
                 body,
                 body_after_100=scenario.body_after_100,
-                read_seconds=scenario.read_seconds,
+                read_seconds=read_seconds,
                 head_request=scenario.method == "HEAD",
             )
         except OSError as err:
             verdict = Verdict(Kind.NOT_APPLICABLE, f"could not talk to the proxy: {err}")
             return Result(scenario, verdict, time.monotonic() - started)
         record = self._record(target)
-        verdict = scenario.verdict(Seen(exchange, record))
+        verdict = scenario.verdict(Seen(exchange, record, self.proxy_timeout))
         return Result(scenario, verdict, time.monotonic() - started)
 
     def _record(self, target: str) -> dict[str, object] | None:

@@ -12,7 +12,7 @@ per proxy.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -43,6 +43,7 @@ class Seen:
 
     client: Exchange
     origin: dict[str, Any] | None
+    proxy_timeout: float | None = None
 
     def origin_events(self, event: str) -> list[dict[str, Any]]:
         return (
@@ -73,6 +74,9 @@ class Scenario:
         body_after_100: wait this long for a 100 before sending the body (Expect).
         read_seconds: how long the client reads at most.
         verdict: what the probe concludes from :class:`Seen`.
+        timed: for a scenario about the proxy's upstream read timeout: given that timeout
+            (``--proxy-timeout``), the steps and the seconds to read (``steps`` and
+            ``read_seconds`` are then unused); without it the scenario is ``n/a``.
     """
 
     id: str
@@ -86,7 +90,7 @@ class Scenario:
     body: bytes = b""
     body_after_100: float | None = None
     read_seconds: float = 3.0
-    tags: tuple[str, ...] = field(default=())
+    timed: Callable[[float], tuple[list[dict[str, Any]], float]] | None = None
 
 
 #: RFC 9110 section 15.2, on interim responses through an intermediary.
@@ -364,6 +368,62 @@ def incomplete_body_closes(seen: Seen) -> Verdict:
     return Verdict(Kind.CONFORMANT, said + f", {body}, connection {seen.client.ending.value}")
 
 
+def trickle_holds_off(seen: Seen) -> Verdict:
+    """102 every second for longer than the proxy's read timeout, then 200."""
+    timeout = seen.proxy_timeout
+    final = seen.client.final
+    got = len(seen.client.interims)
+    said = (
+        f"102 every second for {timeout:g} s + 2 s, then 200, against a {timeout:g} s read "
+        f"timeout; the client saw {got} interim response{'s' if got != 1 else ''}: "
+        f"{_statuses(seen)}"
+    )
+    if final is not None and final.status == 200:
+        return Verdict(Kind.CONFORMANT, said + ": the 102s held off the timeout")
+    at = f" at {final.at:.1f} s" if final is not None else ""
+    return Verdict(Kind.DEVIATION, said + f"{at}: the proxy gave up while 102s kept coming")
+
+
+def silence_times_out(seen: Seen) -> Verdict:
+    """One 102, then silence past the proxy's read timeout: the proxy gives up (a CDN's 522)."""
+    timeout = seen.proxy_timeout
+    final = seen.client.final
+    said = (
+        f"a 102, then {timeout:g} s + 2 s of silence, then 200, against a {timeout:g} s read "
+        f"timeout; the client saw {_statuses(seen)}"
+    )
+    if final is not None and final.status >= 500:
+        return Verdict(Kind.CONFORMANT, said + f" at {final.at:.1f} s: the timeout held")
+    if final is not None and final.status == 200:
+        return Verdict(Kind.DEVIATION, said + ": the proxy waited past its timeout after a 102")
+    return Verdict(Kind.DEVIATION, said + ": no answer from the proxy")
+
+
+def hang_times_out(seen: Seen) -> Verdict:
+    timeout = seen.proxy_timeout
+    final = seen.client.final
+    said = (
+        f"the origin never answered, against a {timeout:g} s read timeout; "
+        f"the client saw {_statuses(seen)}"
+    )
+    if final is not None and final.status >= 500:
+        return Verdict(Kind.CONFORMANT, said + f" at {final.at:.1f} s")
+    return Verdict(Kind.DEVIATION, said)
+
+
+def _trickle(timeout: float) -> tuple[list[dict[str, Any]], float]:
+    repeat = {"every": 1, "for": timeout + 2, "steps": [{"informational": {"status": 102}}]}
+    return [{"repeat": repeat}, _OK], timeout + 6
+
+
+def _silence(timeout: float) -> tuple[list[dict[str, Any]], float]:
+    return [{"informational": {"status": 102}}, {"sleep": timeout + 2}, _OK], timeout + 6
+
+
+def _hang(timeout: float) -> tuple[list[dict[str, Any]], float]:
+    return [{"hang": {}}], timeout + 4
+
+
 def _interims(status: int, count: int) -> list[dict[str, Any]]:
     return [{"informational": {"status": status}}] * count
 
@@ -545,6 +605,30 @@ SCENARIOS: dict[str, Scenario] = {
             "a reset after half the body",
             [{"violate": {"id": "reset-mid-body"}}],
             not_complete("100 announced bytes, 50 of them, then a reset"),
+        ),
+        Scenario(
+            "timeout-102-holds-off",
+            "timeout",
+            "102 every second for longer than the proxy's read timeout, then 200",
+            [],
+            trickle_holds_off,
+            timed=_trickle,
+        ),
+        Scenario(
+            "timeout-silence-after-102",
+            "timeout",
+            "a 102, then silence past the proxy's read timeout",
+            [],
+            silence_times_out,
+            timed=_silence,
+        ),
+        Scenario(
+            "faults-hang",
+            "faults",
+            "the origin never answers",
+            [],
+            hang_times_out,
+            timed=_hang,
         ),
         Scenario(
             "framing-content-length-too-long",
