@@ -106,6 +106,7 @@ def test_select() -> None:
         "expect-417-relayed",
         "expect-413-relayed",
         "expect-http10-client",
+        "expect-417-then-reuse",
     ]
     assert "1xx-102-forwarded" not in [s.id for s in select([], ["1xx-102-forwarded"])]
     with pytest.raises(ValueError, match="unknown scenario or group nope"):
@@ -161,6 +162,11 @@ ALONE = {
     "timeout-102-holds-off": Kind.NOT_APPLICABLE,
     "timeout-silence-after-102": Kind.NOT_APPLICABLE,
     "faults-hang": Kind.NOT_APPLICABLE,
+    "websocket-upgrade": Kind.CONFORMANT,
+    "websocket-refused-with-200": Kind.CONFORMANT,
+    "websocket-bad-accept": Kind.CONFORMANT,
+    "websocket-unsolicited-101": Kind.VIOLATION,  # the origin's own, with no proxy to refuse
+    "expect-417-then-reuse": Kind.CONFORMANT,
 }
 
 
@@ -190,6 +196,22 @@ def test_through_nginx(served: Served, tmp_path: Path) -> None:
     # nginx's manual: proxy_read_timeout expired -> 504 Gateway Time-out
     assert got["faults-hang"].kind is Kind.CONFORMANT
     assert "the client saw 504 at 3." in got["faults-hang"].observation
+    # nginx's manual (WebSocket proxying): Upgrade and Connection are hop-by-hop and not
+    # passed unless configured: the upgrade never reaches the origin ...
+    assert got["websocket-upgrade"].kind is Kind.DEVIATION
+    assert got["websocket-bad-accept"].kind is Kind.NOT_APPLICABLE
+
+
+def test_through_nginx_configured_for_websocket(served: Served, tmp_path: Path) -> None:
+    """... and with the two directives its manual gives, it passes."""
+    websocket = 'proxy_set_header Upgrade $http_upgrade;\nproxy_set_header Connection "upgrade";'
+    with nginx(served.origin_port, tmp_path, websocket) as proxy:
+        runner = Runner(proxy.url, served.client())
+        try:
+            verdict = runner.run(SCENARIOS["websocket-upgrade"]).verdict
+        finally:
+            runner.close()
+    assert verdict.kind is Kind.CONFORMANT, verdict
 
 
 def test_through_haproxy(served: Served, tmp_path: Path) -> None:
@@ -209,6 +231,8 @@ def test_through_haproxy(served: Served, tmp_path: Path) -> None:
     assert got["timeout-102-holds-off"].kind is Kind.CONFORMANT
     assert got["timeout-silence-after-102"].kind is Kind.CONFORMANT
     assert "102, 504 at 3." in got["timeout-silence-after-102"].observation
+    # HAProxy's manual: WebSocket is supported natively (the upgrade and the tunnel)
+    assert got["websocket-upgrade"].kind is Kind.CONFORMANT
 
 
 # -- the command ---------------------------------------------------------------------------

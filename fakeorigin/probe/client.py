@@ -71,6 +71,8 @@ class Exchange:
         body_sent_at: seconds from the start when the request body went out (None: no body
             or never sent).
         garbage: bytes after the responses that are no response (or an unparsable start).
+        after: what the client read after it sent ``then`` on the same connection (a second
+            request's answer, WebSocket frames after a 101).
     """
 
     received: bytes = b""
@@ -79,6 +81,7 @@ class Exchange:
     ending: Ending = Ending.OPEN
     body_sent_at: float | None = None
     garbage: bytes = b""
+    after: bytes = b""
 
     @property
     def interims(self) -> list[Response]:
@@ -188,6 +191,8 @@ def send(
     body_after_100: float | None = None,
     read_seconds: float = 5.0,
     head_request: bool = False,
+    then: bytes = b"",
+    then_seconds: float = 2.0,
 ) -> Exchange:
     """Send ``head`` (and ``body``) to ``host:port`` and read until the final response is
     complete, the proxy ends the connection, or ``read_seconds`` pass (a connection the
@@ -195,7 +200,10 @@ def send(
 
     With ``body_after_100``, the body waits for a ``100 Continue`` for at most that many
     seconds (what curl and most clients do with ``Expect: 100-continue``), and is not sent at
-    all when a final response comes first.
+    all when a final response comes first. ``then``: bytes sent on the same connection once
+    the final response is complete (a second request, a WebSocket frame; after the body, if
+    the request announced one it had not sent), and what comes back read for
+    ``then_seconds`` at most (until the answer is there, the close, or the time).
     """
     start = time.monotonic()
     chunks: list[tuple[float, bytes]] = []
@@ -235,7 +243,39 @@ def send(
                 ending = Ending.CLOSED
                 break
             chunks.append((time.monotonic() - start, data))
+        if then and ending is Ending.OPEN:
+            # A body the request announced but never sent goes first: without it the
+            # connection is out of step (the next bytes would be read as that body).
+            unsent = body if body and body_sent_at is None else b""
+            after = _then(sock, unsent + then, then_seconds)
+        else:
+            after = b""
     exchange = parse(chunks, head_request=head_request, closed=ending is Ending.CLOSED)
     exchange.ending = ending
     exchange.body_sent_at = body_sent_at
+    exchange.after = after
     return exchange
+
+
+def _then(sock: socket.socket, data: bytes, seconds: float) -> bytes:
+    """Send ``data``, then read for ``seconds`` at most: until a complete response (or a
+    first frame, for a WebSocket) is there, or the connection ends."""
+    try:
+        sock.sendall(data)
+    except OSError:
+        return b""
+    received = b""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        sock.settimeout(left)
+        try:
+            piece = sock.recv(65536)
+        except (TimeoutError, ConnectionResetError):
+            break
+        if not piece:
+            break
+        received += piece
+        answer = parse([(0.0, received)]).final
+        if (answer is not None and answer.complete) or (received and received[0] & 0x80):
+            break
+    return received

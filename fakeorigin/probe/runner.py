@@ -83,6 +83,7 @@ class Runner:
                 body_after_100=scenario.body_after_100,
                 read_seconds=read_seconds,
                 head_request=scenario.method == "HEAD",
+                then=scenario.then,
             )
         except OSError as err:
             verdict = Verdict(Kind.NOT_APPLICABLE, f"could not talk to the proxy: {err}")

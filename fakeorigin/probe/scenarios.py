@@ -11,12 +11,14 @@ per proxy.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from fakeorigin.probe.client import Ending, Exchange
+from fakeorigin.probe.client import Ending, Exchange, parse
 
 
 class Kind(StrEnum):
@@ -74,6 +76,8 @@ class Scenario:
         body_after_100: wait this long for a 100 before sending the body (Expect).
         read_seconds: how long the client reads at most.
         verdict: what the probe concludes from :class:`Seen`.
+        then: bytes the client sends on the same connection after the final response (a
+            second request, a WebSocket frame); what comes back is ``Seen.client.after``.
         timed: for a scenario about the proxy's upstream read timeout: given that timeout
             (``--proxy-timeout``), the steps and the seconds to read (``steps`` and
             ``read_seconds`` are then unused); without it the scenario is ``n/a``.
@@ -91,6 +95,7 @@ class Scenario:
     body_after_100: float | None = None
     read_seconds: float = 3.0
     timed: Callable[[float], tuple[list[dict[str, Any]], float]] | None = None
+    then: bytes = b""
 
 
 #: RFC 9110 section 15.2, on interim responses through an intermediary.
@@ -103,6 +108,12 @@ FORWARD_1XX = (
 NO_1XX_TO_HTTP10 = (
     "RFC 9110 section 15.2",
     "A server MUST NOT send a 1xx response to an HTTP/1.0 client.",
+)
+#: RFC 9110 section 7.8, on switching protocols.
+SWITCH_ASKED = (
+    "RFC 9110 section 7.8",
+    "A server MUST NOT switch to a protocol that was not indicated by the client in the "
+    "corresponding request's Upgrade header field.",
 )
 #: RFC 9110 section 2.5, on the version an intermediary sends upstream.
 OWN_VERSION = (
@@ -368,6 +379,100 @@ def incomplete_body_closes(seen: Seen) -> Verdict:
     return Verdict(Kind.CONFORMANT, said + f", {body}, connection {seen.client.ending.value}")
 
 
+#: The opening handshake's key and the accept value it calls for (RFC 6455 section 4.2.2).
+WEBSOCKET_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
+WEBSOCKET_ACCEPT = base64.b64encode(
+    hashlib.sha1((WEBSOCKET_KEY + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()
+).decode()
+#: A masked text frame "hello" (RFC 6455 section 5.2; a client masks), and the server's echo.
+_MASK = b"\x37\xfa\x21\x3d"
+HELLO_FRAME = b"\x81\x85" + _MASK + bytes(c ^ _MASK[i % 4] for i, c in enumerate(b"hello"))
+HELLO_ECHO = b"\x81\x05hello"
+_UPGRADE = (
+    ("Upgrade", "websocket"),
+    ("Connection", "Upgrade"),
+    ("Sec-WebSocket-Key", WEBSOCKET_KEY),
+    ("Sec-WebSocket-Version", "13"),
+)
+
+
+def websocket_tunnel(seen: Seen) -> Verdict:
+    """An opening handshake to an echo: the 101 reaches the client, then frames pass."""
+    final = seen.client.final
+    said = f"the client saw {_statuses(seen)}"
+    if final is None or final.status != 101:
+        return Verdict(Kind.DEVIATION, said + ": the upgrade did not get through")
+    if final.header("sec-websocket-accept") != WEBSOCKET_ACCEPT:
+        return Verdict(Kind.DEVIATION, said + " with another Sec-WebSocket-Accept")
+    if seen.client.after.startswith(HELLO_ECHO):
+        return Verdict(Kind.CONFORMANT, said + ", and a frame went through and back")
+    return Verdict(Kind.DEVIATION, said + ", but a frame sent after it did not come back")
+
+
+def _upgrade_not_passed(seen: Seen) -> Verdict | None:
+    if seen.origin is not None and seen.origin_header("upgrade") is None:
+        return Verdict(
+            Kind.NOT_APPLICABLE,
+            "the proxy did not pass Upgrade to the origin (WebSocket needs configuring)",
+        )
+    return None
+
+
+def websocket_refusal_relayed(seen: Seen) -> Verdict:
+    skipped = _upgrade_not_passed(seen)
+    if skipped is not None:
+        return skipped
+    final = seen.client.final
+    said = f"the origin answered the upgrade with 200; the client saw {_statuses(seen)}"
+    if final is not None and final.status == 200:
+        return Verdict(Kind.CONFORMANT, said)
+    return Verdict(Kind.DEVIATION, said)
+
+
+def unasked_switch(seen: Seen) -> Verdict:
+    final = seen.client.final
+    said = f"the origin sent a 101 to a request without Upgrade; the client saw {_statuses(seen)}"
+    if final is not None and final.status == 101:
+        return Verdict(Kind.VIOLATION, said + ": the switch was passed on", *SWITCH_ASKED)
+    return Verdict(Kind.CONFORMANT, said)
+
+
+def bad_accept_passed(seen: Seen) -> Verdict:
+    """A 101 with a wrong Sec-WebSocket-Accept: the client must fail the connection (RFC 6455
+    section 4.1); a proxy may pass the handshake through or refuse it."""
+    skipped = _upgrade_not_passed(seen)
+    if skipped is not None:
+        return skipped
+    final = seen.client.final
+    said = (
+        f"the origin sent a 101 with a wrong Sec-WebSocket-Accept; the client saw {_statuses(seen)}"
+    )
+    if final is not None and final.status == 101:
+        if final.header("sec-websocket-accept") == WEBSOCKET_ACCEPT:
+            return Verdict(Kind.DEVIATION, said + ", its accept value rewritten")
+        return Verdict(Kind.CONFORMANT, said + ", unchanged: the client can fail it")
+    return Verdict(Kind.CONFORMANT, said + ": the proxy refused it")
+
+
+def reused_after_refusal(seen: Seen) -> Verdict:
+    """After a 417 to an Expect upload, a second request on the same connection."""
+    final = seen.client.final
+    said = f"the client saw {_statuses(seen)} for the upload"
+    if final is None:
+        return Verdict(Kind.DEVIATION, said)
+    if "close" in (final.header("connection") or "").lower():
+        return Verdict(Kind.CONFORMANT, said + " with Connection: close (no reuse offered)")
+    if seen.client.ending is not Ending.OPEN:
+        return Verdict(Kind.DEVIATION, said + ", then a close no response announced")
+    second = parse([(0.0, seen.client.after)]).final
+    if second is not None and second.status == 200:
+        return Verdict(Kind.CONFORMANT, said + "; the connection then served a GET: 200")
+    if second is None and not seen.client.after:
+        return Verdict(Kind.DEVIATION, said + "; a GET on the same connection got no answer")
+    got = second.status if second is not None else "garbage"
+    return Verdict(Kind.DEVIATION, said + f"; a GET on the same connection got {got}")
+
+
 def trickle_holds_off(seen: Seen) -> Verdict:
     """102 every second for longer than the proxy's read timeout, then 200."""
     timeout = seen.proxy_timeout
@@ -629,6 +734,50 @@ SCENARIOS: dict[str, Scenario] = {
             [],
             hang_times_out,
             timed=_hang,
+        ),
+        Scenario(
+            "websocket-upgrade",
+            "websocket",
+            "an opening handshake to an echo, then a frame",
+            [{"websocket": {}}],
+            websocket_tunnel,
+            headers=_UPGRADE,
+            then=HELLO_FRAME,
+        ),
+        Scenario(
+            "websocket-refused-with-200",
+            "websocket",
+            "the origin answers an upgrade with 200",
+            [{"websocket": {"handshake": "status-200"}}],
+            websocket_refusal_relayed,
+            headers=_UPGRADE,
+        ),
+        Scenario(
+            "websocket-bad-accept",
+            "websocket",
+            "a 101 with a wrong Sec-WebSocket-Accept",
+            [{"websocket": {"handshake": "bad-accept"}}],
+            bad_accept_passed,
+            headers=_UPGRADE,
+        ),
+        Scenario(
+            "websocket-unsolicited-101",
+            "websocket",
+            "a 101 to a request that asked no upgrade",
+            [{"websocket": {"handshake": "unsolicited-101"}}],
+            unasked_switch,
+        ),
+        Scenario(
+            "expect-417-then-reuse",
+            "expect",
+            "a 417 to an Expect upload, then a GET on the same connection",
+            [{"respond": {"status": 417, "body": "no\n"}}],
+            reused_after_refusal,
+            method="POST",
+            headers=(("Expect", "100-continue"),),
+            body=b"x" * 2048,
+            body_after_100=1.0,
+            then=b"GET /fakeorigin-probe/again HTTP/1.1\r\nHost: probe\r\n\r\n",
         ),
         Scenario(
             "framing-content-length-too-long",
