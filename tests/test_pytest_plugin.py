@@ -19,8 +19,11 @@ from typing import Any
 import pytest
 
 from fakeorigin import __version__
+from fakeorigin.probe.scenarios import SCENARIOS
 from fakeorigin.testing import Entry, Timeline, TimelineEvent
 from fakeorigin.testing.pytest_plugin import FakeOriginServer, Settings, start_server
+from tests.control_process import serving
+from tests.proxies import haproxy
 
 pytest_plugins = ["pytester"]
 
@@ -641,3 +644,37 @@ def test_control_client_ignores_proxy_environment(tmp_path: Path) -> None:
         server.stop()
 
     assert completed.returncode == 0, completed.stderr
+
+
+# -- the probe's scenarios as tests ----------------------------------------------------------
+
+
+def test_the_probe_runs_as_tests_through_a_proxy(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    """``--fakeorigin-probe-proxy`` adds a test per scenario to a suite that has none of its
+    own; through HAProxy (no violation there) every one passes but those that need what was
+    not given (a read timeout) or could not tell, which are skipped; ``-k`` selects as usual
+    and ``--fakeorigin-probe-fail-on deviation`` fails the deviations."""
+    with serving() as served, haproxy(served.origin_port, tmp_path) as proxy:
+        pytester.makeini(INNER_INI)
+        pytester.makepyfile("def test_their_own():\n    pass\n")
+        common = ("--fakeorigin-external", served.control_url, "--fakeorigin-probe-proxy")
+
+        result = inner(pytester, *common, proxy.url, "-rs")
+
+        skipped = ["1xx-to-http10-client", *[s for s in SCENARIOS if SCENARIOS[s].timed]]
+        result.assert_outcomes(passed=len(SCENARIOS) - len(skipped) + 1, skipped=len(skipped))
+        result.stdout.fnmatch_lines(
+            ["SKIPPED [[]3[]] *n/a: needs the proxy's upstream read timeout*"]
+        )
+
+        strict = inner(
+            pytester,
+            *common,
+            proxy.url,
+            "--fakeorigin-probe-fail-on",
+            "deviation",
+            "-k",
+            "version",
+        )
+        strict.assert_outcomes(passed=1, failed=1)
+        strict.stdout.fnmatch_lines(["*deviation: the request reached the origin as HTTP/1.0*"])

@@ -66,7 +66,10 @@ class Runner:
         steps, read_seconds = scenario.steps, scenario.read_seconds
         if scenario.timed is not None:
             if self.proxy_timeout is None:
-                why = "give --proxy-timeout (the proxy's upstream read timeout) to run it"
+                why = (
+                    "needs the proxy's upstream read timeout (fakeorigin probe --proxy-timeout, "
+                    "pytest --fakeorigin-probe-timeout)"
+                )
                 return Result(scenario, Verdict(Kind.NOT_APPLICABLE, why), 0.0)
             steps, read_seconds = scenario.timed(self.proxy_timeout)
         self.control.put_profile(

@@ -121,6 +121,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "file to trust. ini: fakeorigin_tls",
     )
     parser.addini("fakeorigin_tls", type="bool", default=False, help="serve the origin over TLS")
+    group.addoption(
+        "--fakeorigin-probe-proxy",
+        metavar="URL",
+        help="also run fakeorigin probe's scenarios as tests, through the proxy at URL (which "
+        "forwards to the session's fakeorigin; see docs/probe.md)",
+    )
+    group.addoption(
+        "--fakeorigin-probe-timeout",
+        metavar="SECONDS",
+        help="with --fakeorigin-probe-proxy: the proxy's upstream read timeout (the timeout "
+        "scenarios are skipped without it)",
+    )
+    group.addoption(
+        "--fakeorigin-probe-fail-on",
+        choices=["violation", "deviation"],
+        default="violation",
+        help="with --fakeorigin-probe-proxy: fail a scenario on a violation (default), or on a "
+        "deviation too",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -129,6 +148,11 @@ def pytest_configure(config: pytest.Config) -> None:
         f"{_MARKER}(profile): activate this fakeorigin profile (a name, a dict or YAML text) "
         "for the test, after the reset",
     )
+    if config.getoption("--fakeorigin-probe-proxy"):
+        # The probe's scenarios join the run as a module of tests: collected after what the
+        # command line named (pytest collects config.args once configuring is done).
+        suite = Path(__file__).resolve().with_name("probe_suite.py")
+        config.args.append(str(suite))
 
 
 @dataclass(frozen=True, slots=True)
