@@ -12,7 +12,7 @@ IMAGE ?= fakeorigin
 # '--parts trickle' for one part, '--source DIR' to measure another checkout against the peers.
 BENCH_ARGS ?=
 
-.PHONY: help install run test lint format docs screenshot hadolint docker bench bench-tools load test-tools clean
+.PHONY: help install run test lint format docs screenshot matrix matrix-tools hadolint docker bench bench-tools load test-tools clean
 
 help:
 	@echo "make run     serve the bundled profiles on http://127.0.0.1:8080 (ARGS='--profile hang')"
@@ -54,13 +54,13 @@ test: install test-tools lint hadolint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check fakeorigin tests
-	$(BIN)/ruff format --check fakeorigin tests
+	$(BIN)/ruff check fakeorigin tests matrix
+	$(BIN)/ruff format --check fakeorigin tests matrix
 	$(BIN)/mypy
 
 format: install
-	$(BIN)/ruff format fakeorigin tests
-	$(BIN)/ruff check --fix fakeorigin tests
+	$(BIN)/ruff format fakeorigin tests matrix
+	$(BIN)/ruff check --fix fakeorigin tests matrix
 
 # Dockerfile lint: every rule, none ignored (an ignore needs an inline reason).
 hadolint: install
@@ -95,6 +95,24 @@ bench: install bench-tools
 docs: install
 	$(BIN)/python -m fakeorigin.docgen.catalogue_doc docs/violations.md
 	$(BIN)/python -m fakeorigin.docgen.reference docs/profiles.md
+
+# The proxy matrix (docs/proxy-matrix.md): every probe scenario through seven proxies from
+# Debian's packages, each run in the foreground with its configuration from matrix/.
+MATRIX_PACKAGES := nginx haproxy caddy h2o apache2 varnish squid
+matrix-tools:
+	@missing=""; for tool in nginx haproxy caddy h2o apache2 varnishd squid; do \
+	  PATH="$$PATH:/usr/sbin" command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	[ -z "$$missing" ] || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    guard=""; [ -e /usr/sbin/policy-rc.d ] || { guard=1; \
+	      printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; }; \
+	    apt-get update -qq && apt-get install -y -qq $(MATRIX_PACKAGES) >/dev/null; status=$$?; \
+	    [ -z "$$guard" ] || rm -f /usr/sbin/policy-rc.d; exit $$status; \
+	  else echo "make matrix needs$$missing: install them (e.g. sudo apt-get install $(MATRIX_PACKAGES))"; \
+	    exit 1; fi; }
+
+matrix: install matrix-tools
+	$(BIN)/python matrix/run.py
 
 # The README's picture of the journal page (docs/ui.png): a real server, real requests, chromium.
 screenshot: install test-tools

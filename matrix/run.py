@@ -1,0 +1,325 @@
+"""The proxy matrix: every probe scenario through real proxies from Debian's packages.
+
+    python matrix/run.py [--only nginx,haproxy] [--output docs/proxy-matrix.md]
+
+(``make matrix`` installs the proxies and runs this.) One fakeorigin serves as the origin;
+each proxy runs in the foreground from a temporary directory with its configuration from this
+folder (one file per proxy, its comments naming the directives that matter), its upstream
+read timeout set to TIMEOUT seconds, is probed, and is stopped by its PID. The results go to
+docs/proxy-matrix.md (scenarios as rows, proxies as columns; first what to take away, counted
+from the results) and the JSON beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+from fakeorigin.control.client import ControlClient  # noqa: E402
+from fakeorigin.probe.command import started_origin  # noqa: E402
+from fakeorigin.probe.runner import Result, Runner  # noqa: E402
+from fakeorigin.probe.scenarios import SCENARIOS, Kind  # noqa: E402
+from tests.proxies import binary, free_port  # noqa: E402
+
+#: Every proxy's upstream read timeout, in seconds (the timeout scenarios need it known).
+TIMEOUT = 3
+
+
+def which(name: str) -> str:
+    try:
+        return binary(name)
+    except AssertionError:
+        raise FileNotFoundError(f"{name} is not installed (make matrix installs it)") from None
+
+
+def render(name: str, directory: Path, values: dict[str, str]) -> Path:
+    text = (HERE / name).read_text()
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", value)
+    target = directory / name
+    target.write_text(text)
+    return target
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """How to start one proxy: its name, the command for (directory, port, origin port), and
+    the command that prints its version."""
+
+    name: str
+    start: Callable[[Path, int, int], list[str]]
+    version: list[str]
+
+
+def _nginx(d: Path, port: int, origin: int) -> list[str]:
+    conf = render(
+        "nginx.conf",
+        d,
+        {"dir": str(d), "port": str(port), "origin": str(origin), "timeout": str(TIMEOUT)},
+    )
+    return [which("nginx"), "-e", "stderr", "-p", f"{d}/", "-c", str(conf), "-g", "daemon off;"]
+
+
+def _haproxy(d: Path, port: int, origin: int) -> list[str]:
+    conf = render(
+        "haproxy.cfg", d, {"port": str(port), "origin": str(origin), "timeout": str(TIMEOUT)}
+    )
+    return [which("haproxy"), "-db", "-f", str(conf)]
+
+
+def _caddy(d: Path, port: int, origin: int) -> list[str]:
+    conf = render(
+        "Caddyfile", d, {"port": str(port), "origin": str(origin), "timeout": str(TIMEOUT)}
+    )
+    return [which("caddy"), "run", "--config", str(conf), "--adapter", "caddyfile"]
+
+
+def _h2o(d: Path, port: int, origin: int) -> list[str]:
+    user = "user: nobody" if os.getuid() == 0 else ""
+    conf = render(
+        "h2o.conf",
+        d,
+        {
+            "dir": str(d),
+            "port": str(port),
+            "origin": str(origin),
+            "timeout_ms": str(TIMEOUT * 1000),
+            "user": user,
+        },
+    )
+    return [which("h2o"), "-c", str(conf)]
+
+
+def _apache2(d: Path, port: int, origin: int) -> list[str]:
+    user = "User www-data\nGroup www-data" if os.getuid() == 0 else ""
+    conf = render(
+        "apache2.conf",
+        d,
+        {
+            "dir": str(d),
+            "port": str(port),
+            "origin": str(origin),
+            "timeout": str(TIMEOUT),
+            "user": user,
+            "modules": "/usr/lib/apache2/modules",
+        },
+    )
+    return [which("apache2"), "-X", "-d", str(d), "-f", str(conf)]
+
+
+def _varnish(d: Path, port: int, origin: int) -> list[str]:
+    vcl = render("varnish.vcl", d, {"origin": str(origin)})
+    return [
+        which("varnishd"),
+        "-F",
+        "-j",
+        "none",
+        "-n",
+        str(d / "varnish"),
+        "-f",
+        str(vcl),
+        "-a",
+        f"127.0.0.1:{port}",
+        "-s",
+        "malloc,32m",
+        "-p",
+        f"first_byte_timeout={TIMEOUT}",
+        "-p",
+        f"between_bytes_timeout={TIMEOUT}",
+    ]
+
+
+def _squid(d: Path, port: int, origin: int) -> list[str]:
+    conf = render(
+        "squid.conf",
+        d,
+        {"dir": str(d), "port": str(port), "origin": str(origin), "timeout": str(TIMEOUT)},
+    )
+    return [which("squid"), "-N", "-f", str(conf)]
+
+
+PROXIES = {
+    p.name: p
+    for p in (
+        Proxy("nginx", _nginx, ["nginx", "-v"]),
+        Proxy("haproxy", _haproxy, ["haproxy", "-v"]),
+        Proxy("caddy", _caddy, ["caddy", "version"]),
+        Proxy("h2o", _h2o, ["h2o", "--version"]),
+        Proxy("apache2", _apache2, ["apache2", "-v"]),
+        Proxy("varnish", _varnish, ["varnishd", "-V"]),
+        Proxy("squid", _squid, ["squid", "-v"]),
+    )
+}
+
+
+def version(proxy: Proxy) -> str:
+    argv = [which(proxy.version[0]), *proxy.version[1:]]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    return (done.stdout + done.stderr).strip().splitlines()[0]
+
+
+@contextlib.contextmanager
+def running(proxy: Proxy, origin: int) -> Iterator[str]:
+    """The proxy in the foreground from a temporary directory; its URL; stopped by its PID."""
+    with tempfile.TemporaryDirectory(prefix=f"matrix-{proxy.name}-") as name:
+        directory = Path(name)
+        directory.chmod(0o777)  # proxies that drop root's privileges write here too
+        port = free_port()
+        log = directory / "proxy.log"
+        env = dict(
+            os.environ,
+            HOME=str(directory),
+            XDG_DATA_HOME=str(directory),
+            XDG_CONFIG_HOME=str(directory),
+        )
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                proxy.start(directory, port, origin),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=directory,
+                env=env,
+            )
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"{proxy.name} exited: {log.read_text(errors='replace')}")
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"{proxy.name} did not listen") from None
+                    time.sleep(0.1)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(15)
+
+
+@contextlib.contextmanager
+def origin() -> Iterator[tuple[int, ControlClient]]:
+    """A fakeorigin on a free loopback port (the proxies' upstream); its port and client."""
+    port = free_port()
+    with started_origin(f"tcp:{port}:interface=127.0.0.1", None) as control:
+        yield port, ControlClient(control)
+
+
+def cell(result: Result) -> str:
+    return result.verdict.kind.value
+
+
+def markdown(
+    columns: dict[str, dict[str, Result]], versions: dict[str, str], problems: dict[str, str]
+) -> str:
+    names = list(columns)
+    lines = ["# What real proxies do with 1xx, Expect, Upgrade and broken framing", ""]
+    lines.append(
+        "<!-- Generated by `make matrix` (python matrix/run.py) from the probe's results: "
+        "do not edit. -->"
+    )
+    lines += ["", "## What to take away", ""]
+    for name in names:
+        results = columns[name].values()
+        counts = {k: sum(r.verdict.kind is k for r in results) for k in Kind}
+        broken = [r.scenario.id for r in results if r.verdict.kind is Kind.VIOLATION]
+        lines.append(
+            f"- **{name}** ({versions[name]}): {counts[Kind.CONFORMANT]} conformant, "
+            f"{counts[Kind.VIOLATION]} violations, {counts[Kind.DEVIATION]} deviations, "
+            f"{counts[Kind.NOT_APPLICABLE]} n/a."
+            + (f" Violations: {', '.join(f'`{b}`' for b in broken)}." if broken else "")
+        )
+    for name, why in problems.items():
+        lines.append(f"- **{name}**: not probed: {why}")
+    lines += ["", "## Every scenario", ""]
+    lines.append("| scenario | " + " | ".join(names) + " |")
+    lines.append("|---|" + "---|" * len(names))
+    for scenario_id in SCENARIOS:
+        row = [cell(columns[n][scenario_id]) for n in names]
+        lines.append(f"| `{scenario_id}` | " + " | ".join(row) + " |")
+    lines += ["", "## What each proxy did", ""]
+    for name in names:
+        lines += [
+            f"### {name}",
+            "",
+            f"{versions[name]}; configuration: `matrix/` (upstream read timeout {TIMEOUT} s).",
+            "",
+        ]
+        for scenario_id, result in columns[name].items():
+            verdict = result.verdict
+            text = verdict.observation.replace("|", "\\|")
+            rule = f" ({verdict.rule})" if verdict.rule else ""
+            lines.append(f"- `{scenario_id}`: **{verdict.kind.value}**{rule}: {text}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", default=",".join(PROXIES), help="comma-separated proxies")
+    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "proxy-matrix.md")
+    args = parser.parse_args()
+    columns: dict[str, dict[str, Result]] = {}
+    versions: dict[str, str] = {}
+    problems: dict[str, str] = {}
+    with origin() as (port, control):
+        for name in args.only.split(","):
+            proxy = PROXIES[name]
+            try:
+                versions[name] = version(proxy)
+                with running(proxy, port) as url:
+                    runner = Runner(url, control, proxy_timeout=TIMEOUT)
+                    try:
+                        results = {}
+                        for scenario in SCENARIOS.values():
+                            results[scenario.id] = runner.run(scenario)
+                            print(
+                                f"{name} {scenario.id}: {results[scenario.id].verdict.kind}",
+                                flush=True,
+                            )
+                    finally:
+                        runner.close()
+                columns[name] = results
+            except (OSError, RuntimeError) as err:
+                problems[name] = str(err).splitlines()[0][:300]
+                print(f"{name}: {problems[name]}", flush=True)
+    args.output.write_text(markdown(columns, versions, problems))
+    document = {
+        name: {
+            "version": versions[name],
+            "results": {
+                sid: {
+                    "verdict": r.verdict.kind.value,
+                    "observation": r.verdict.observation,
+                    "rule": r.verdict.rule,
+                }
+                for sid, r in results.items()
+            },
+        }
+        for name, results in columns.items()
+    }
+    args.output.with_suffix(".json").write_text(json.dumps(document, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
