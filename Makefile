@@ -96,11 +96,11 @@ docs: install
 	$(BIN)/python -m fakeorigin.docgen.catalogue_doc docs/violations.md
 	$(BIN)/python -m fakeorigin.docgen.reference docs/profiles.md
 
-# The proxy matrix (docs/proxy-matrix.md): every probe scenario through seven proxies from
+# The proxy matrix (docs/proxy-matrix.md): every probe scenario through eight proxies from
 # Debian's packages, each run in the foreground with its configuration from matrix/.
-MATRIX_PACKAGES := nginx haproxy caddy h2o apache2 varnish squid
+MATRIX_PACKAGES := nginx haproxy caddy h2o apache2 varnish squid trafficserver
 matrix-tools:
-	@missing=""; for tool in nginx haproxy caddy h2o apache2 varnishd squid; do \
+	@missing=""; for tool in nginx haproxy caddy h2o apache2 varnishd squid traffic_server; do \
 	  PATH="$$PATH:/usr/sbin" command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
 	[ -z "$$missing" ] || { \
 	  if [ "$$(id -u)" = 0 ]; then \

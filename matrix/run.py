@@ -1,4 +1,4 @@
-"""The proxy matrix: every probe scenario through real proxies from Debian's packages.
+"""The proxy matrix: every probe scenario through eight proxies from Debian's packages.
 
     python matrix/run.py [--only nginx,haproxy] [--output docs/proxy-matrix.md]
 
@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -153,6 +154,43 @@ def _squid(d: Path, port: int, origin: int) -> list[str]:
     return [which("squid"), "-N", "-f", str(conf)]
 
 
+def _trafficserver(d: Path, port: int, origin: int) -> list[str]:
+    """A runroot of its own (``traffic_layout init``) with a copy of Debian's configuration,
+    the records from matrix/trafficserver.records appended and one remap rule."""
+    root = d / "ats"
+    init = [which("traffic_layout"), "init", "--path", str(root), "--copy-style=soft"]
+    subprocess.run(init, capture_output=True, timeout=120, check=True)
+    for name in ("etc", "run", "log", "cache"):
+        (root / name).mkdir(exist_ok=True)
+    shutil.copytree("/etc/trafficserver", root / "etc", dirs_exist_ok=True)
+    layout = root / "runroot.yaml"
+    moved = {
+        "sysconfdir": "etc",
+        "datadir": "cache",
+        "runtimedir": "run",
+        "logdir": "log",
+        "cachedir": "cache",
+        "localstatedir": ".",
+    }
+    lines = []
+    for line in layout.read_text().splitlines():
+        key = line.split(":", 1)[0]
+        lines.append(f"{key}: {root / moved[key]}" if key in moved else line)
+    layout.write_text("\n".join(lines) + "\n")
+    user = "nobody" if os.getuid() == 0 else os.environ.get("USER", "nobody")
+    records = render(
+        "trafficserver.records", d, {"port": str(port), "timeout": str(TIMEOUT), "user": user}
+    )
+    with (root / "etc" / "records.config").open("a") as config:
+        config.write("\n" + records.read_text())
+    (root / "etc" / "remap.config").write_text(f"map / http://127.0.0.1:{origin}/\n")
+    (root / "etc" / "storage.config").write_text(f"{root / 'cache'} 64M\n")
+    for path in [root, *root.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(0o777)
+    return [which("traffic_server"), f"--run-root={root}"]
+
+
 PROXIES = {
     p.name: p
     for p in (
@@ -163,6 +201,7 @@ PROXIES = {
         Proxy("apache2", _apache2, ["apache2", "-v"]),
         Proxy("varnish", _varnish, ["varnishd", "-V"]),
         Proxy("squid", _squid, ["squid", "-v"]),
+        Proxy("trafficserver", _trafficserver, ["traffic_server", "--version"]),
     )
 }
 
@@ -225,6 +264,54 @@ def origin() -> Iterator[tuple[int, ControlClient]]:
         yield port, ControlClient(control)
 
 
+#: Each takeaway: what it says, the scenario it reads, and the verdict a proxy is named for
+#: (with a text its observation must contain, too).
+TAKEAWAYS: list[tuple[str, str, Kind | tuple[Kind, str]]] = [
+    ("Forward a 1xx (103, 102, an unregistered 199)", "1xx-103-forwarded", Kind.CONFORMANT),
+    ("Drop every 1xx (a violation of RFC 9110 section 15.2)", "1xx-103-forwarded", Kind.VIOLATION),
+    ("Pass eleven 1xx in a row", "1xx-eleven-in-a-row", Kind.CONFORMANT),
+    (
+        "Stop partway through eleven 1xx",
+        "1xx-eleven-in-a-row",
+        (Kind.VIOLATION, "the client saw 103"),
+    ),
+    ("Send a 1xx to an HTTP/1.0 client", "1xx-to-http10-client", Kind.VIOLATION),
+    ("Send a 100 to an HTTP/1.0 client's Expect", "expect-http10-client", Kind.VIOLATION),
+    (
+        "Pass Expect upstream (the origin's 100 reaches the client)",
+        "expect-upload",
+        Kind.CONFORMANT,
+    ),
+    (
+        "Answer Expect's 100 themselves",
+        "expect-upload",
+        (Kind.DEVIATION, "Expect was not passed upstream"),
+    ),
+    (
+        "Are held off by 102s every second past their read timeout",
+        "timeout-102-holds-off",
+        Kind.CONFORMANT,
+    ),
+    ("Pass two different Content-Lengths on", "framing-two-content-lengths", Kind.VIOLATION),
+    ("Make a broken chunked body look complete", "framing-bad-chunk-size", Kind.VIOLATION),
+    ("Pass on a 101 nobody asked for", "websocket-unsolicited-101", Kind.VIOLATION),
+]
+
+
+def takeaways(columns: dict[str, dict[str, Result]]) -> list[str]:
+    """One line per takeaway: the proxies it is true of, read from the results."""
+    lines = []
+    for text, scenario_id, mark in TAKEAWAYS:
+        named = []
+        for name, results in columns.items():
+            verdict = results[scenario_id].verdict
+            kind, text_in = mark if isinstance(mark, tuple) else (mark, "")
+            if verdict.kind is kind and text_in in verdict.observation:
+                named.append(name)
+        lines.append(f"{text} (`{scenario_id}`): {', '.join(named) or 'none'}.")
+    return lines
+
+
 def cell(result: Result) -> str:
     return result.verdict.kind.value
 
@@ -239,6 +326,8 @@ def markdown(
         "do not edit. -->"
     )
     lines += ["", "## What to take away", ""]
+    lines += [f"- {line}" for line in takeaways(columns)]
+    lines += ["", "Per proxy:", ""]
     for name in names:
         results = columns[name].values()
         counts = {k: sum(r.verdict.kind is k for r in results) for k in Kind}
