@@ -72,6 +72,10 @@ class Runner:
                 )
                 return Result(scenario, Verdict(Kind.NOT_APPLICABLE, why), 0.0)
             steps, read_seconds = scenario.timed(self.proxy_timeout)
+        elif self.proxy_timeout is not None:
+            # Long enough to see what the proxy does when its own timeout ends the wait (a
+            # proxy holding a 1xx sends something, or nothing, then).
+            read_seconds = max(read_seconds, self.proxy_timeout + 2)
         self.control.put_profile(
             profile_name(scenario), {"steps": steps, "description": scenario.title}
         )
