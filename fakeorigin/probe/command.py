@@ -18,6 +18,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,29 +36,34 @@ START_SECONDS = 30.0
 @contextmanager
 def started_origin(listen: str, token: str | None) -> Iterator[str]:
     """``fakeorigin serve --listen LISTEN`` with its control API on a free loopback port; its
-    control URL; stopped (SIGTERM, by its PID) at the end."""
+    control URL; stopped (SIGTERM, by its PID) at the end. Its log goes to a temporary file
+    (a pipe nobody reads would fill and stall it), shown if it fails to start."""
     argv = [sys.executable, "-m", "fakeorigin", "serve", "--listen", listen]
     argv += ["--control", "tcp:0:interface=127.0.0.1", "--announce"]
     env = dict(os.environ)
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        if not line:
-            _, err = process.communicate(timeout=START_SECONDS)
-            raise ControlError(0, "unreachable", f"fakeorigin serve failed: {err.decode()[-500:]}")
-        yield json.loads(line)["control"]
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()
+    if token is not None:
+        env["FAKEORIGIN_CONTROL_TOKEN"] = token
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, env=env)
+        try:
+            assert process.stdout is not None
+            line = process.stdout.readline()
+            if not line:
+                process.wait(START_SECONDS)
+                log.seek(0)
+                tail = log.read().decode("utf-8", "replace")[-500:]
+                raise ControlError(0, "unreachable", f"fakeorigin serve failed: {tail}")
+            yield json.loads(line)["control"]
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(10)
+            if process.stdout is not None:
+                process.stdout.close()
 
 
 def select(only: Sequence[str], skip: Sequence[str]) -> list[Scenario]:
