@@ -25,7 +25,6 @@ from fakeorigin.probe.verdicts import (
     expect_handled,
     forwards_interims,
     hang_times_out,
-    incomplete_body_closes,
     interim_fields_forwarded,
     length_and_chunked,
     no_100_to_http10,
@@ -349,7 +348,7 @@ SCENARIOS: dict[str, Scenario] = {
                 {"raw": {"text": "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + "x" * 50}},
                 {"close": {}},
             ],
-            incomplete_body_closes,
+            not_complete("100 announced bytes, 50 of them, then a close"),
         ),
     )
 }

@@ -318,30 +318,6 @@ def bad_gateway_on_close(seen: Seen) -> Verdict:
     return Verdict(Kind.DEVIATION, said + f": a {final.status} for a failed upstream")
 
 
-def incomplete_body_closes(seen: Seen) -> Verdict:
-    missing = _reached(seen)
-    if missing is not None:
-        return missing
-    final = seen.client.final
-    said = f"the origin announced 100 bytes, sent 50 and closed; the client saw {_statuses(seen)}"
-    if final is None:
-        return Verdict(Kind.CONFORMANT, said + f", connection {seen.client.ending.value}")
-    if final.status >= 500:
-        return Verdict(Kind.CONFORMANT, said + " (the proxy refused the short response)")
-    body = f"{len(final.body)} body bytes"
-    if final.complete:
-        return Verdict(
-            Kind.VIOLATION,
-            said + f", {body}, complete as framed: the truncation was hidden",
-            *INCOMPLETE,
-        )
-    if seen.client.ending is Ending.OPEN:
-        return Verdict(
-            Kind.VIOLATION, said + f", {body}, and the connection stayed open", *INCOMPLETE
-        )
-    return Verdict(Kind.CONFORMANT, said + f", {body}, connection {seen.client.ending.value}")
-
-
 #: The opening handshake's key and the accept value it calls for (RFC 6455 section 4.2.2).
 WEBSOCKET_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 WEBSOCKET_ACCEPT = base64.b64encode(
