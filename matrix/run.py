@@ -58,39 +58,74 @@ def render(name: str, directory: Path, values: dict[str, str]) -> Path:
 
 
 @dataclass(frozen=True)
-class Proxy:
-    """How to start one proxy: its name, the command for (directory, port, origin port), and
-    the command that prints its version."""
+class Setting:
+    """A documented option that changes what a proxy does with 1xx, Expect or Upgrade: the
+    matrix probes the proxy once more with ``line`` in its configuration (where the template
+    has ``{setting}``). ``name`` heads its column; ``what`` says what it is documented to do."""
 
     name: str
-    start: Callable[[Path, int, int], list[str]]
+    line: str
+    what: str
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """How to start one proxy: its name, the command for (directory, port, origin port,
+    setting line), the command that prints its version, and the settings probed besides the
+    defaults."""
+
+    name: str
+    start: Callable[[Path, int, int, str], list[str]]
     version: list[str]
+    settings: tuple[Setting, ...] = ()
 
 
-def _nginx(d: Path, port: int, origin: int) -> list[str]:
+@dataclass(frozen=True)
+class Column:
+    """One run of the probe: a proxy, with its defaults (``setting`` None) or one setting."""
+
+    proxy: Proxy
+    setting: Setting | None = None
+
+    @property
+    def name(self) -> str:
+        return self.proxy.name if self.setting is None else self.setting.name
+
+
+def _nginx(d: Path, port: int, origin: int, setting: str = "") -> list[str]:
     conf = render(
         "nginx.conf",
         d,
-        {"dir": str(d), "port": str(port), "origin": str(origin), "timeout": str(TIMEOUT)},
+        {
+            "dir": str(d),
+            "port": str(port),
+            "origin": str(origin),
+            "timeout": str(TIMEOUT),
+            "setting": setting,
+        },
     )
     return [which("nginx"), "-e", "stderr", "-p", f"{d}/", "-c", str(conf), "-g", "daemon off;"]
 
 
-def _haproxy(d: Path, port: int, origin: int) -> list[str]:
+def _haproxy(d: Path, port: int, origin: int, setting: str = "") -> list[str]:
     conf = render(
-        "haproxy.cfg", d, {"port": str(port), "origin": str(origin), "timeout": str(TIMEOUT)}
+        "haproxy.cfg",
+        d,
+        {"port": str(port), "origin": str(origin), "timeout": str(TIMEOUT), "setting": setting},
     )
     return [which("haproxy"), "-db", "-f", str(conf)]
 
 
-def _caddy(d: Path, port: int, origin: int) -> list[str]:
+def _caddy(d: Path, port: int, origin: int, setting: str = "") -> list[str]:
     conf = render(
-        "Caddyfile", d, {"port": str(port), "origin": str(origin), "timeout": str(TIMEOUT)}
+        "Caddyfile",
+        d,
+        {"port": str(port), "origin": str(origin), "timeout": str(TIMEOUT), "setting": setting},
     )
     return [which("caddy"), "run", "--config", str(conf), "--adapter", "caddyfile"]
 
 
-def _h2o(d: Path, port: int, origin: int) -> list[str]:
+def _h2o(d: Path, port: int, origin: int, setting: str = "") -> list[str]:
     user = "user: nobody" if os.getuid() == 0 else ""
     conf = render(
         "h2o.conf",
@@ -101,12 +136,13 @@ def _h2o(d: Path, port: int, origin: int) -> list[str]:
             "origin": str(origin),
             "timeout_ms": str(TIMEOUT * 1000),
             "user": user,
+            "setting": setting,
         },
     )
     return [which("h2o"), "-c", str(conf)]
 
 
-def _apache2(d: Path, port: int, origin: int) -> list[str]:
+def _apache2(d: Path, port: int, origin: int, setting: str = "") -> list[str]:
     user = "User www-data\nGroup www-data" if os.getuid() == 0 else ""
     conf = render(
         "apache2.conf",
@@ -118,13 +154,14 @@ def _apache2(d: Path, port: int, origin: int) -> list[str]:
             "timeout": str(TIMEOUT),
             "user": user,
             "modules": "/usr/lib/apache2/modules",
+            "setting": setting,
         },
     )
     return [which("apache2"), "-X", "-d", str(d), "-f", str(conf)]
 
 
-def _varnish(d: Path, port: int, origin: int) -> list[str]:
-    vcl = render("varnish.vcl", d, {"origin": str(origin)})
+def _varnish(d: Path, port: int, origin: int, setting: str = "") -> list[str]:
+    vcl = render("varnish.vcl", d, {"origin": str(origin), "setting": setting})
     return [
         which("varnishd"),
         "-F",
@@ -145,16 +182,22 @@ def _varnish(d: Path, port: int, origin: int) -> list[str]:
     ]
 
 
-def _squid(d: Path, port: int, origin: int) -> list[str]:
+def _squid(d: Path, port: int, origin: int, setting: str = "") -> list[str]:
     conf = render(
         "squid.conf",
         d,
-        {"dir": str(d), "port": str(port), "origin": str(origin), "timeout": str(TIMEOUT)},
+        {
+            "dir": str(d),
+            "port": str(port),
+            "origin": str(origin),
+            "timeout": str(TIMEOUT),
+            "setting": setting,
+        },
     )
     return [which("squid"), "-N", "-f", str(conf)]
 
 
-def _trafficserver(d: Path, port: int, origin: int) -> list[str]:
+def _trafficserver(d: Path, port: int, origin: int, setting: str = "") -> list[str]:
     """A runroot of its own (``traffic_layout init``) with a copy of Debian's configuration,
     the records from matrix/trafficserver.records appended and one remap rule."""
     root = d / "ats"
@@ -179,7 +222,9 @@ def _trafficserver(d: Path, port: int, origin: int) -> list[str]:
     layout.write_text("\n".join(lines) + "\n")
     user = "nobody" if os.getuid() == 0 else os.environ.get("USER", "nobody")
     records = render(
-        "trafficserver.records", d, {"port": str(port), "timeout": str(TIMEOUT), "user": user}
+        "trafficserver.records",
+        d,
+        {"port": str(port), "timeout": str(TIMEOUT), "user": user, "setting": setting},
     )
     with (root / "etc" / "records.config").open("a") as config:
         config.write("\n" + records.read_text())
@@ -195,15 +240,75 @@ PROXIES = {
     p.name: p
     for p in (
         Proxy("nginx", _nginx, ["nginx", "-v"]),
-        Proxy("haproxy", _haproxy, ["haproxy", "-v"]),
+        Proxy(
+            "haproxy",
+            _haproxy,
+            ["haproxy", "-v"],
+            (
+                Setting(
+                    "haproxy buffered",
+                    "option http-buffer-request",
+                    "`option http-buffer-request`: HAProxy waits for the request body before "
+                    "it picks a server, so it has to answer an Expect's 100 itself",
+                ),
+            ),
+        ),
         Proxy("caddy", _caddy, ["caddy", "version"]),
         Proxy("h2o", _h2o, ["h2o", "--version"]),
-        Proxy("apache2", _apache2, ["apache2", "-v"]),
+        Proxy(
+            "apache2",
+            _apache2,
+            ["apache2", "-v"],
+            (
+                Setting(
+                    "apache2 Suppress",
+                    "SetEnv proxy-interim-response Suppress",
+                    "`SetEnv proxy-interim-response Suppress`: mod_proxy_http drops the "
+                    "origin's 1xx instead of forwarding them (the default is `RFC`)",
+                ),
+            ),
+        ),
         Proxy("varnish", _varnish, ["varnishd", "-V"]),
-        Proxy("squid", _squid, ["squid", "-v"]),
-        Proxy("trafficserver", _trafficserver, ["traffic_server", "--version"]),
+        Proxy(
+            "squid",
+            _squid,
+            ["squid", "-v"],
+            (
+                Setting(
+                    "squid websocket",
+                    "http_upgrade_request_protocols websocket allow all",
+                    "`http_upgrade_request_protocols websocket allow all`: Squid passes a "
+                    "WebSocket Upgrade on and tunnels after the 101 (by default it removes "
+                    "every protocol from the Upgrade offer; the protocol name is matched "
+                    "case-sensitively, so `WebSocket` would not match what clients send)",
+                ),
+            ),
+        ),
+        Proxy(
+            "trafficserver",
+            _trafficserver,
+            ["traffic_server", "--version"],
+            (
+                Setting(
+                    "trafficserver 100",
+                    "CONFIG proxy.config.http.send_100_continue_response INT 1",
+                    "`proxy.config.http.send_100_continue_response 1`: Traffic Server answers "
+                    "an Expect's 100 to the client itself",
+                ),
+            ),
+        ),
     )
 }
+
+
+def columns_for(names: list[str]) -> list[Column]:
+    """Each named proxy with its defaults, then once with each of its settings."""
+    columns = []
+    for name in names:
+        proxy = PROXIES[name]
+        columns.append(Column(proxy))
+        columns += [Column(proxy, setting) for setting in proxy.settings]
+    return columns
 
 
 def version(proxy: Proxy) -> str:
@@ -213,8 +318,9 @@ def version(proxy: Proxy) -> str:
 
 
 @contextlib.contextmanager
-def running(proxy: Proxy, origin: int) -> Iterator[str]:
-    """The proxy in the foreground from a temporary directory; its URL; stopped by its PID."""
+def running(proxy: Proxy, origin: int, setting: str = "") -> Iterator[str]:
+    """The proxy in the foreground from a temporary directory (with the setting line in its
+    configuration); its URL; stopped by its PID."""
     with tempfile.TemporaryDirectory(prefix=f"matrix-{proxy.name}-") as name:
         directory = Path(name)
         directory.chmod(0o777)  # proxies that drop root's privileges write here too
@@ -228,7 +334,7 @@ def running(proxy: Proxy, origin: int) -> Iterator[str]:
         )
         with log.open("wb") as out:
             process = subprocess.Popen(
-                proxy.start(directory, port, origin),
+                proxy.start(directory, port, origin, setting),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 cwd=directory,
@@ -316,10 +422,39 @@ def cell(result: Result) -> str:
     return result.verdict.kind.value
 
 
+def setting_changes(
+    columns: dict[str, dict[str, Result]], settings: dict[str, tuple[str, Setting]]
+) -> list[str]:
+    """Per setting probed: what it is, and each scenario whose verdict it changed from the
+    proxy's defaults (both observations), or that it changed none."""
+    lines = []
+    for name, (proxy, setting) in settings.items():
+        if name not in columns or proxy not in columns:
+            continue
+        lines += [f"### {name}", "", f"{setting.what}. Configuration line: `{setting.line}`.", ""]
+        changed = []
+        for scenario_id, result in columns[name].items():
+            before = columns[proxy][scenario_id].verdict
+            after = result.verdict
+            if before.kind is not after.kind:
+                changed.append(
+                    f"- `{scenario_id}`: {before.kind.value} with the defaults "
+                    f"({before.observation}); **{after.kind.value}** with the setting "
+                    f"({after.observation})"
+                )
+        lines += changed or [f"- No verdict differs from {proxy}'s defaults."]
+        lines.append("")
+    return lines
+
+
 def markdown(
-    columns: dict[str, dict[str, Result]], versions: dict[str, str], problems: dict[str, str]
+    columns: dict[str, dict[str, Result]],
+    versions: dict[str, str],
+    problems: dict[str, str],
+    settings: dict[str, tuple[str, Setting]] | None = None,
 ) -> str:
     names = list(columns)
+    settings = settings or {}
     lines = ["# What real proxies do with 1xx, Expect, Upgrade and broken framing", ""]
     lines.append(
         "<!-- Generated by `make matrix` (python matrix/run.py) from the probe's results: "
@@ -340,6 +475,13 @@ def markdown(
         )
     for name, why in problems.items():
         lines.append(f"- **{name}**: not probed: {why}")
+    if settings:
+        lines += ["", "## Where a documented setting changes the outcome", ""]
+        lines.append(
+            "Each of these proxies was probed a second time with one documented option "
+            "changed (a column of its own below); what that changed:"
+        )
+        lines += ["", *setting_changes(columns, settings)]
     lines += ["", "## Every scenario", ""]
     lines.append("| scenario | " + " | ".join(names) + " |")
     lines.append("|---|" + "---|" * len(names))
@@ -351,7 +493,8 @@ def markdown(
         lines += [
             f"### {name}",
             "",
-            f"{versions[name]}; configuration: `matrix/` (upstream read timeout {TIMEOUT} s).",
+            f"{versions[name]}; configuration: `matrix/` (upstream read timeout {TIMEOUT} s)"
+            + (f", with `{settings[name][1].line}`." if name in settings else "."),
             "",
         ]
         for scenario_id, result in columns[name].items():
@@ -371,12 +514,16 @@ def main() -> None:
     columns: dict[str, dict[str, Result]] = {}
     versions: dict[str, str] = {}
     problems: dict[str, str] = {}
+    settings: dict[str, tuple[str, Setting]] = {}
     with origin() as (port, control):
-        for name in args.only.split(","):
-            proxy = PROXIES[name]
+        for column in columns_for(args.only.split(",")):
+            name = column.name
+            if column.setting is not None:
+                settings[name] = (column.proxy.name, column.setting)
+            line = column.setting.line if column.setting else ""
             try:
-                versions[name] = version(proxy)
-                with running(proxy, port) as url:
+                versions[name] = version(column.proxy)
+                with running(column.proxy, port, line) as url:
                     runner = Runner(url, control, proxy_timeout=TIMEOUT)
                     try:
                         results = {}
@@ -392,10 +539,11 @@ def main() -> None:
             except (OSError, RuntimeError) as err:
                 problems[name] = str(err).splitlines()[0][:300]
                 print(f"{name}: {problems[name]}", flush=True)
-    args.output.write_text(markdown(columns, versions, problems))
+    args.output.write_text(markdown(columns, versions, problems, settings))
     document = {
         name: {
             "version": versions[name],
+            "setting": settings[name][1].line if name in settings else None,
             "results": {
                 sid: {
                     "verdict": r.verdict.kind.value,

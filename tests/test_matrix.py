@@ -9,6 +9,7 @@ import re
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -45,8 +46,69 @@ def test_every_configuration_renders_whole(name: str, tmp_path: Path) -> None:
     assert rendered, "no configuration written"
     for path in rendered:
         text = path.read_text()
-        assert not re.search(r"\{(port|origin|dir|timeout|timeout_ms|user|modules)\}", text)
+        assert not re.search(r"\{(port|origin|dir|timeout|timeout_ms|user|modules|setting)\}", text)
         assert "9000" in text  # the origin, wherever the upstream is named
+
+
+SETTINGS = [
+    (name, setting)
+    for name, proxy in MATRIX.PROXIES.items()
+    for setting in proxy.settings
+    if name in RENDERED_ONLY
+]
+
+
+@pytest.mark.parametrize(("name", "setting"), SETTINGS, ids=[s.name for _, s in SETTINGS])
+def test_a_setting_lands_in_its_proxys_configuration(
+    name: str, setting: Any, tmp_path: Path
+) -> None:
+    with mock.patch.object(MATRIX, "which", lambda tool: f"/usr/sbin/{tool}"):
+        MATRIX.PROXIES[name].start(tmp_path, 8000, 9000, setting.line)
+    lines = [line.strip() for p in tmp_path.iterdir() for line in p.read_text().splitlines()]
+    assert setting.line in lines
+
+
+def test_every_proxy_with_a_setting_is_probed_with_and_without_it() -> None:
+    names = [column.name for column in MATRIX.columns_for(list(MATRIX.PROXIES))]
+    assert names.count("apache2") == 1
+    assert "apache2 Suppress" in names
+    assert len(names) == len(MATRIX.PROXIES) + sum(len(p.settings) for p in MATRIX.PROXIES.values())
+    records = (ROOT / "matrix" / "trafficserver.records").read_text()
+    assert "{setting}" in records  # Traffic Server's setting goes where the others do
+
+
+def test_the_page_says_what_a_setting_changed() -> None:
+    ids = list(SCENARIOS)
+
+    def result(kinds: dict[str, Kind]) -> dict[str, Result]:
+        return {
+            sid: Result(scenario, Verdict(kinds.get(sid, Kind.CONFORMANT), f"saw {sid}"), 0.1)
+            for sid, scenario in SCENARIOS.items()
+        }
+
+    setting = MATRIX.PROXIES["apache2"].settings[0]
+    page = MATRIX.markdown(
+        {
+            "apache2": result({}),
+            "apache2 Suppress": result({ids[0]: Kind.VIOLATION}),
+            "haproxy": result({}),
+            "haproxy buffered": result({}),
+        },
+        dict.fromkeys(("apache2", "apache2 Suppress", "haproxy", "haproxy buffered"), "v1"),
+        {},
+        {
+            "apache2 Suppress": ("apache2", setting),
+            "haproxy buffered": ("haproxy", MATRIX.PROXIES["haproxy"].settings[0]),
+        },
+    )
+    assert "## Where a documented setting changes the outcome" in page
+    assert (
+        f"- `{ids[0]}`: conformant with the defaults (saw {ids[0]}); **violation** with the "
+        f"setting (saw {ids[0]})"
+    ) in page
+    assert "- No verdict differs from haproxy's defaults." in page
+    assert f"with `{setting.line}`." in page
+    assert "| scenario | apache2 | apache2 Suppress | haproxy | haproxy buffered |" in page
 
 
 def test_the_page_counts_what_happened() -> None:
