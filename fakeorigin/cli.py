@@ -101,6 +101,12 @@ def _profiles_dir(text: str) -> Path:
     return bundled_profiles_dir() if text == "bundled" else Path(text)
 
 
+def _workers(text: str) -> int | str:
+    if text.strip().lower() == "auto":
+        return "auto"
+    return _positive_int(text)
+
+
 def _flag(text: str) -> bool:
     lowered = text.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
@@ -190,6 +196,13 @@ SERVE_OPTIONS = (
         _positive_int,
         "connections open at once; more are reset at accept and counted (default: what the "
         "open-file limit allows, raised to the hard limit at start, less 256)",
+    ),
+    _Option(
+        "--workers",
+        _workers,
+        "worker processes that serve the origin's ports, one control API for all (auto: "
+        "one per CPU this process may use; default 1: one process, no workers)",
+        default=1,
     ),
     _Option(
         "--shutdown-grace",

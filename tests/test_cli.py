@@ -85,6 +85,7 @@ def test_serve_defaults() -> None:
         "idle_timeout": 300.0,
         "stall_timeout": 60.0,
         "max_connections": None,
+        "workers": 1,
         "shutdown_grace": 5.0,
         "journal_size": 10_000,
         "log_format": "text",

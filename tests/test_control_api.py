@@ -156,6 +156,7 @@ def test_health_reports_version_origin_and_uptime(control: MemoryControl) -> Non
         "uptime_seconds": 2.5,
         "connections": None,  # no origin behind this API
         "ca": None,  # no --tls
+        "workers": None,  # one process
     }
 
 

@@ -41,9 +41,11 @@ HOST = "127.0.0.1"
 SLACK_SECONDS = 0.5
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[Served]:
-    with serving() as served:
+@pytest.fixture(scope="module", params=[1, 2], ids=["one-process", "workers-2"])
+def server(request: pytest.FixtureRequest) -> Iterator[Served]:
+    """One process, then ``--workers 2``: every test on ``served`` runs against both (the
+    control API in the parent, two workers serving the origin's port)."""
+    with serving("--workers", str(request.param)) as served:
         yield served
 
 

@@ -43,9 +43,10 @@ from fakeorigin.control.models import (
     RuleIn,
     RuleList,
     RuleOut,
+    WorkerHealth,
 )
+from fakeorigin.control.waiter import JournalWaiter
 from fakeorigin.core.durations import duration_problem
-from fakeorigin.core.journal import ExchangeRecord, Journal, fields
 from fakeorigin.core.loader import ProfileError, format_location, profile_from_data
 from fakeorigin.core.state import (
     OriginState,
@@ -122,6 +123,16 @@ def _ui_file(request: IRequest, name: str) -> bytes:
     return _ui_bytes(name)
 
 
+def _connections(stats: dict[str, Any]) -> Connections:
+    return Connections(
+        open=stats["open"],
+        closed=stats["closed"],
+        idle_closed=stats["idle_closed"],
+        refused=stats["refused"],
+        max=stats["max"],
+    )
+
+
 def _no_content(request: IRequest) -> bytes:
     request.setResponseCode(204)
     return b""
@@ -133,9 +144,11 @@ Handler = Callable[..., Awaitable[bytes] | bytes]
 Route = Callable[..., Deferred[bytes]]
 
 
-def endpoint(*, public: bool = False) -> Callable[[Handler], Route]:
+def endpoint(*, public: bool = False, changes: bool = False) -> Callable[[Handler], Route]:
     """Wrap a route: check the token (unless ``public``) and turn errors into the error shape.
 
+    A route that ``changes`` the state answers, with workers (``--workers N``), only once
+    every worker applied the change, so the very next request follows it.
     An unexpected exception is logged with its traceback and answered 500 in the same shape.
     """
 
@@ -149,7 +162,10 @@ def endpoint(*, public: bool = False) -> Callable[[Handler], Route]:
                     if not public:
                         self.authorize(request)
                     result = handler(self, request, *args, **kwargs)
-                    return await result if isinstance(result, Awaitable) else result
+                    answer = await result if isinstance(result, Awaitable) else result
+                    if changes and self.workers is not None:  # it changed: no ApiError
+                        await self.workers.sync()
+                    return answer
                 except ApiError as err:
                     return _json(request, err.status, err.body)
                 except CancelledError:
@@ -200,6 +216,24 @@ class ConnectionCounts(Protocol):
     max_connections: int
 
 
+class Workers(Protocol):
+    """What the control API asks of the workers of ``--workers N``
+    (:class:`fakeorigin.workers.fleet.Fleet`): the parent's state is pushed to them, and
+    the journal is theirs."""
+
+    async def sync(self) -> None: ...
+
+    async def journal_page(self, query: JournalQuery, limit: int) -> tuple[list[Any], int]: ...
+
+    async def journal_entry(self, record_id: int) -> Any: ...
+
+    async def clear_journal(self) -> None: ...
+
+    def wait(self, query: JournalWait) -> Deferred[bool]: ...
+
+    async def stats(self) -> list[dict[str, Any]]: ...
+
+
 class _App(Klein):
     def resource(self) -> _Utf8Path:  # type: ignore[override]
         return _Utf8Path(super().resource())
@@ -212,6 +246,8 @@ class ControlAPI:
         origin_urls: the origin's bound URLs, for ``/health`` (filled in once listening).
         origin: the origin's connection counts, for ``/health`` (its ``OriginFactory``).
         ca: with ``--tls``, the CA certificate file the origin's certificate chains to.
+        workers: with ``--workers N``, the workers (changes are pushed to them, the journal
+            is read from them); None in a single process.
     """
 
     app = _App()
@@ -233,6 +269,7 @@ class ControlAPI:
         self.origin_urls: list[str] = []
         self.origin: ConnectionCounts | None = None
         self.ca: str | None = None
+        self.workers: Workers | None = None
         self._token = None if token is None else token.encode("utf-8")
         self._max_body_bytes = max_body_bytes
         self._max_duration_seconds = max_duration_seconds
@@ -331,11 +368,30 @@ class ControlAPI:
 
     @app.route("/health", methods=["GET"])
     @endpoint(public=True)
-    def health(self, request: IRequest) -> bytes:
+    async def health(self, request: IRequest) -> bytes:
         uptime = round(self.clock.seconds() - self._started, 3)
         origin = self.origin
         connections = None
-        if origin is not None:
+        workers = None
+        if self.workers is not None:
+            workers = [
+                WorkerHealth(
+                    slot=w["slot"],
+                    pid=w["pid"],
+                    restarts=w["restarts"],
+                    connections=None if w["stats"] is None else _connections(w["stats"]),
+                )
+                for w in await self.workers.stats()
+            ]
+            each = [w.connections for w in workers if w.connections is not None]
+            connections = Connections(
+                open=sum(c.open for c in each),
+                closed=sum(c.closed for c in each),
+                idle_closed=sum(c.idle_closed for c in each),
+                refused=sum(c.refused for c in each),
+                max=sum(c.max for c in each),
+            )
+        elif origin is not None:
             connections = Connections(
                 open=origin.open_connections,
                 closed=origin.closed_connections,
@@ -350,6 +406,7 @@ class ControlAPI:
             uptime_seconds=uptime,
             connections=connections,
             ca=self.ca,
+            workers=workers,
         )
         return _json(request, 200, body)
 
@@ -382,7 +439,7 @@ class ControlAPI:
         return profile.model_dump(mode="json", by_alias=True, exclude_defaults=True)
 
     @app.route("/profiles/<name>", methods=["PUT"])
-    @endpoint()
+    @endpoint(changes=True)
     def put_profile(self, request: IRequest, name: str) -> bytes:
         data = self.read_body(request)
         try:
@@ -402,7 +459,7 @@ class ControlAPI:
         return _json(request, 201 if created else 200, self._profile_document(name))
 
     @app.route("/profiles/<name>", methods=["DELETE"])
-    @endpoint()
+    @endpoint(changes=True)
     def delete_profile(self, request: IRequest, name: str) -> bytes:
         try:
             self.state.delete_profile(name)
@@ -420,7 +477,7 @@ class ControlAPI:
         return _json(request, 200, Active(profile=self.state.active))
 
     @app.route("/active", methods=["PUT"])
-    @endpoint()
+    @endpoint(changes=True)
     def put_active(self, request: IRequest) -> bytes:
         active: Active = self._model(Active, self.read_body(request))
         self._profile_known(active.profile, "profile")
@@ -435,7 +492,7 @@ class ControlAPI:
         return _json(request, 200, RuleList(rules=[RuleOut.of(r) for r in self.state.rules]))
 
     @app.route("/rules", methods=["POST"])
-    @endpoint()
+    @endpoint(changes=True)
     def add_rule(self, request: IRequest) -> bytes:
         rule_in: RuleIn = self._model(RuleIn, self.read_body(request))
         self._profile_known(rule_in.profile, "profile")
@@ -443,13 +500,13 @@ class ControlAPI:
         return _json(request, 201, RuleOut.of(rule))
 
     @app.route("/rules", methods=["DELETE"])
-    @endpoint()
+    @endpoint(changes=True)
     def clear_rules(self, request: IRequest) -> bytes:
         self.state.rules.clear()
         return _no_content(request)
 
     @app.route("/rules/<int:rule_id>", methods=["DELETE"])
-    @endpoint()
+    @endpoint(changes=True)
     def delete_rule(self, request: IRequest, rule_id: int) -> bytes:
         try:
             self.state.delete_rule(rule_id)
@@ -459,49 +516,64 @@ class ControlAPI:
 
     # -- journal ----------------------------------------------------------------------------
 
-    def _page(self, request: IRequest, status: int, query: JournalQuery) -> bytes:
+    async def _entries(self, query: JournalQuery) -> tuple[list[Any], int]:
+        """The records ``query`` selects, as dicts, and how many were evicted: from this
+        process's journal, or merged from every worker's."""
+        if self.workers is not None:
+            return await self.workers.journal_page(query, query.limit)
         journal = self.state.journal
-        entries = [record.to_dict() for record in query.select(journal)]
-        return _json(request, status, {"entries": entries, "evicted": journal.evicted})
+        return [record.to_dict() for record in query.select(journal)], journal.evicted
+
+    async def _page(self, request: IRequest, status: int, query: JournalQuery) -> bytes:
+        entries, evicted = await self._entries(query)
+        return _json(request, status, {"entries": entries, "evicted": evicted})
 
     @app.route("/journal", methods=["GET"])
     @endpoint()
-    def journal(self, request: IRequest) -> bytes:
-        return self._page(request, 200, self._query(request, JournalQuery))
+    async def journal(self, request: IRequest) -> bytes:
+        return await self._page(request, 200, self._query(request, JournalQuery))
 
     @app.route("/journal.har", methods=["GET"])
     @endpoint()
-    def journal_har(self, request: IRequest) -> bytes:
+    async def journal_har(self, request: IRequest) -> bytes:
         from fakeorigin.control.har import har_document  # noqa: PLC0415 (built on demand)
 
-        query: JournalQuery = self._query(request, JournalQuery)
-        records = [record.to_dict() for record in query.select(self.state.journal)]
+        records, _ = await self._entries(self._query(request, JournalQuery))
         return _json(request, 200, har_document(records))
 
     @app.route("/journal", methods=["DELETE"])
     @endpoint()
-    def clear_journal(self, request: IRequest) -> bytes:
+    async def clear_journal(self, request: IRequest) -> bytes:
+        if self.workers is not None:
+            await self.workers.clear_journal()
         self.state.journal.clear()
         return _no_content(request)
 
     @app.route("/journal/<int:record_id>", methods=["GET"])
     @endpoint()
-    def journal_entry(self, request: IRequest, record_id: int) -> bytes:
-        record = self.state.journal.get(record_id)
-        if record is None:
+    async def journal_entry(self, request: IRequest, record_id: int) -> bytes:
+        if self.workers is not None:
+            entry = await self.workers.journal_entry(record_id)
+        else:
+            record = self.state.journal.get(record_id)
+            entry = None if record is None else record.to_dict()
+        if entry is None:
             raise ApiError(404, "not-found", f"no journal entry {record_id} (unknown or evicted)")
-        return _json(request, 200, record.to_dict())
+        return _json(request, 200, entry)
 
     @app.route("/journal/wait", methods=["GET"])
     @endpoint()
     async def journal_wait(self, request: IRequest) -> bytes:
         query: JournalWait = self._query(request, JournalWait)
-        arrived = await JournalWaiter(self.state.journal, query, self.clock).done
+        if self.workers is not None:
+            arrived = await self.workers.wait(query)
+        else:
+            arrived = await JournalWaiter(self.state.journal, query, self.clock).done
         if not arrived:
             raise ApiError(
                 408, "timeout", f"fewer than {query.count} matching entries after {query.timeout} s"
             )
-        return self._page(request, 200, query)
+        return await self._page(request, 200, query)
 
     # -- the journal page -------------------------------------------------------------------
 
@@ -528,9 +600,11 @@ class ControlAPI:
     # -- reset and the document -------------------------------------------------------------
 
     @app.route("/reset", methods=["POST"])
-    @endpoint()
-    def reset(self, request: IRequest) -> bytes:
+    @endpoint(changes=True)
+    async def reset(self, request: IRequest) -> bytes:
         self.state.reset()
+        if self.workers is not None:
+            await self.workers.clear_journal()
         return _no_content(request)
 
     @app.route("/catalogue", methods=["GET"])
@@ -546,45 +620,3 @@ class ControlAPI:
         from fakeorigin.control.openapi import openapi_document  # noqa: PLC0415 (built on demand)
 
         return _json(request, 200, openapi_document())
-
-
-class JournalWaiter:
-    """A long poll on the journal: ``done`` fires True once ``query.count`` records match, or
-    False after ``query.timeout`` seconds; cancelling it (the client left) cleans up too.
-
-    It reads the whole journal once, then only the record each change names (an exchange
-    opened or ended): a wait held open while a load runs costs each exchange a few
-    microseconds, where reading 10,000 records at every change cost milliseconds.
-    """
-
-    def __init__(self, journal: Journal, query: JournalWait, clock: IReactorTime) -> None:
-        self.journal = journal
-        self.query = query
-        self.done: Deferred[bool] = Deferred(lambda _: self._stop())
-        self._timer = clock.callLater(query.timeout, self._finish, False)
-        self._matching: set[int] = set()
-        journal.watchers.append(self._check)
-        self._check(None)
-
-    def _check(self, record: ExchangeRecord | None) -> None:
-        if record is None:
-            self._matching = set(self.journal.ids(self.query.matches))
-        elif self.query.matches(*fields(record)):
-            self._matching.add(record.id)
-        else:
-            self._matching.discard(record.id)
-        if len(self._matching) >= self.query.count:
-            # Evicted or cleared records no longer count (a rare case: look then only).
-            self._matching = {i for i in self._matching if self.journal.holds(i)}
-            if len(self._matching) >= self.query.count:
-                self._finish(True)
-
-    def _finish(self, arrived: bool) -> None:
-        self._stop()
-        self.done.callback(arrived)
-
-    def _stop(self) -> None:
-        if self._check in self.journal.watchers:
-            self.journal.watchers.remove(self._check)
-        if self._timer.active():
-            self._timer.cancel()

@@ -58,9 +58,20 @@ class Connections(_Out):
     max: int
 
 
+class WorkerHealth(_Out):
+    """One worker of ``--workers N``: its slot (0-based), process id, how many times it was
+    started again after it died, and its connections."""
+
+    slot: int
+    pid: int | None
+    restarts: int
+    connections: Connections | None
+
+
 class Health(_Out):
-    """``GET /health``; ``connections`` is null for an API run without an origin; ``ca`` is
-    the CA certificate file to trust with ``--tls`` (null without)."""
+    """``GET /health``; ``connections`` is null for an API run without an origin (with
+    ``--workers N``: every worker's added up, each worker's in ``workers``, else null);
+    ``ca`` is the CA certificate file to trust with ``--tls`` (null without)."""
 
     status: Literal["ok"]
     version: str
@@ -68,6 +79,7 @@ class Health(_Out):
     uptime_seconds: float
     connections: Connections | None
     ca: str | None = None
+    workers: list[WorkerHealth] | None = None
 
 
 class ProfileSummary(_Out):

@@ -12,6 +12,7 @@ Pure Python: no Twisted, no I/O.
 from __future__ import annotations
 
 import base64
+import bisect
 import hashlib
 import marshal
 from collections import deque
@@ -510,14 +511,20 @@ class Journal:
         evicted: how many records were dropped to make room.
     """
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, ids: Callable[[int], int] | None = None) -> None:
+        """``ids``, when given, makes each new record's id from the last one's (0 at first),
+        always larger (a worker of ``--workers N``: :mod:`fakeorigin.workers.ids`); else ids
+        are consecutive from 1."""
         if size < 1:
             raise ValueError(f"journal size must be >= 1 (got {size})")
         self.size = size
         self.evicted = 0
-        # Consecutive ids, oldest first: a record's place is its id minus the first one's.
+        # Ids increase, oldest first; consecutive ones (no ``ids``) make a record's place its
+        # id minus the first one's, others are searched for.
         self._records: deque[ExchangeRecord | SealedRecord] = deque(maxlen=size)
         self._next_id = 1
+        self._ids = ids
+        self._last_id = 0
         self.watchers: list[Callable[[ExchangeRecord | None], None]] = []
 
     def touch(self, record: ExchangeRecord | None = None) -> None:
@@ -531,7 +538,9 @@ class Journal:
         self, connection_id: int, index: int, client: str, started_at: float
     ) -> ExchangeRecord:
         """Start and keep a new record; it can still change while its exchange runs."""
-        record = ExchangeRecord(self._next_id, connection_id, index, client, started_at)
+        record_id = self._next_id if self._ids is None else self._ids(self._last_id)
+        self._last_id = record_id
+        record = ExchangeRecord(record_id, connection_id, index, client, started_at)
         self._next_id += 1
         if len(self._records) == self.size:
             self.evicted += 1
@@ -588,9 +597,17 @@ class Journal:
     def _place(self, record_id: int) -> int | None:
         if not self._records:
             return None
+        if self._ids is not None:
+            place = bisect.bisect_left(self._records, record_id, key=_id)
+            found = place < len(self._records) and _id(self._records[place]) == record_id
+            return place if found else None
         first = self._records[0]
         place = record_id - (first.id if isinstance(first, ExchangeRecord) else first[0])
         return place if 0 <= place < len(self._records) else None
+
+
+def _id(item: ExchangeRecord | SealedRecord) -> int:
+    return item.id if isinstance(item, ExchangeRecord) else item[0]
 
 
 #: What a query reads of a record: ``(id, profile, method, target, ended)``.

@@ -103,6 +103,15 @@ class Selection:
     selected_by: str
 
 
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A rule with a count matched in a worker of ``--workers N``: the count lives in the
+    parent, which must grant one of its uses (:meth:`OriginState.claimed`) before the rule's
+    profile is served, so that K uses are K across every worker."""
+
+    rule: Rule
+
+
 @dataclass(slots=True)
 class OriginState:
     """Profiles by name, rules in order, the active profile's name, the journal.
@@ -111,6 +120,8 @@ class OriginState:
         inband_header: the request header that picks a profile, or None when in-band
             selection is off (``--no-inband``).
         sources: where each profile came from: ``file`` or ``api``.
+        claims: a worker's state (``--workers N``): a rule with a count is not counted down
+            here; :meth:`select` answers a :class:`Claim` for it instead.
     """
 
     profiles: MutableMapping[str, Profile]
@@ -119,6 +130,7 @@ class OriginState:
     rules: list[Rule] = field(default_factory=list)
     inband_header: str | None = DEFAULT_INBAND_HEADER
     sources: dict[str, str] = field(default_factory=dict)
+    claims: bool = False
     _startup: tuple[Profiles, str] = field(init=False, repr=False)
     _next_rule_id: int = field(default=1, init=False, repr=False)
 
@@ -139,6 +151,13 @@ class OriginState:
 
     def select(self, request: RequestHead) -> Selection:
         """Pick the profile for ``request``; a rule with a count uses one up."""
+        chosen = self.choose(request)
+        if isinstance(chosen, Claim):
+            raise RuntimeError("a worker's state: use choose() and claimed()")
+        return chosen
+
+    def choose(self, request: RequestHead) -> Selection | Claim:
+        """:meth:`select`; in a worker's state, a :class:`Claim` for a rule with a count."""
         if self.inband_header is not None:
             named = request.first(_latin1(self.inband_header))
             if named is not None:
@@ -146,9 +165,35 @@ class OriginState:
         for rule in self.rules:
             if rule.matches(request):
                 if rule.remaining is not None:
+                    if self.claims:
+                        return Claim(rule)
                     rule.remaining -= 1
                 return Selection(self.profile(rule.profile), "rule")
         return Selection(self.profile(self.active), "active")
+
+    def claimed(self, request: RequestHead, claim: Claim, granted: bool) -> Selection | Claim:
+        """The parent's answer to ``claim``: granted, the rule's profile; refused (its uses
+        are gone, through another worker), the rule stops matching here and the next choice
+        is made."""
+        rule = claim.rule
+        if granted:
+            rule.remaining = max(0, (rule.remaining or 1) - 1)
+            return Selection(self.profile(rule.profile), "rule")
+        rule.remaining = 0
+        return self.choose(request)
+
+    def grant(self, rule_id: int) -> bool:
+        """In the parent of ``--workers N``: use one of the rule's uses for a worker's
+        :class:`Claim`; False when it has none left (or is gone)."""
+        for rule in self.rules:
+            if rule.id == rule_id:
+                if rule.remaining is None:
+                    return True
+                if rule.remaining > 0:
+                    rule.remaining -= 1
+                    return True
+                return False
+        return False
 
     # -- changes (the control API); each is atomic: it validates, then changes --------------
 
@@ -194,6 +239,11 @@ class OriginState:
                 del self.rules[index]
                 return
         raise UnknownRuleError(rule_id)
+
+    def restore_file_profile(self, name: str) -> None:
+        """Serve the profile ``name`` from the files again (source ``file``), as at start."""
+        self.profiles[name] = self._startup[0][name]
+        self.sources[name] = "file"
 
     def reset(self) -> None:
         """Back to the start-up state: file profiles only, no rules, the start-up active

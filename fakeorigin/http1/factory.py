@@ -5,6 +5,7 @@ limit; draining at shutdown."""
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from twisted.internet.defer import Deferred
@@ -82,6 +83,9 @@ class OriginFactory(ServerFactory):
         self._next_connection_id = 1
         self.timers = TimerHeap(clock)
         self._websocket_factory: WebSocketServerFactory | None = None
+        #: In a worker of ``--workers N``: asks the parent for one use of a counted rule
+        #: (:class:`fakeorigin.core.state.Claim`); set by :mod:`fakeorigin.workers.child`.
+        self.claim: Callable[[int], Deferred[bool]] = _no_parent
 
     def buildProtocol(self, addr: IAddress | None) -> OriginProtocol:  # noqa: N802 (Twisted API)
         limit = self.max_connections
@@ -199,3 +203,8 @@ class OriginFactory(ServerFactory):
 
             self._websocket_factory = autobahn_factory(self.clock)
         return self._websocket_factory
+
+
+def _no_parent(rule_id: int) -> Deferred[bool]:
+    """A single process has no parent to ask: its state never makes a claim."""
+    raise RuntimeError(f"rule {rule_id}: a claim without --workers")

@@ -55,7 +55,7 @@ from fakeorigin.core.engine import (
 )
 from fakeorigin.core.journal import RAW_REQUEST_BYTES, Event, Outcome
 from fakeorigin.core.profile import ConnectionPolicy
-from fakeorigin.core.state import UnknownProfileError
+from fakeorigin.core.state import Claim, UnknownProfileError
 from fakeorigin.core.wire import RequestHead, reason_phrase, simple_request
 from fakeorigin.http1.connection import ConnectionFactory
 from fakeorigin.http1.exchange import Exchange
@@ -506,14 +506,32 @@ class OriginProtocol(TransportEvents, ConnectionLifetime, Protocol):
             record.raw_request = head[:RAW_REQUEST_BYTES]
             self._stop_exchange(exchange, refusal)
             return
+        self._choose(exchange, None, False)
+
+    def _choose(self, exchange: Exchange, claim: Claim | None, granted: bool) -> None:
+        """Pick the profile and run it; with ``claim``, after the parent of ``--workers N``
+        answered it (``granted``). A rule with a count, in a worker, asks the parent first:
+        the exchange waits for the answer (what arrives meanwhile is kept as ever)."""
+        record = exchange.record
+        state = self.factory.state
         try:
-            selection = self.factory.state.select(exchange.request)
+            if claim is None:
+                selection = state.choose(exchange.request)
+            else:
+                if exchange is not self._exchange or exchange.finished:
+                    return  # the connection ended while the parent answered
+                selection = state.claimed(exchange.request, claim, granted)
         except UnknownProfileError as err:
             record.selected_by = "header"
             self._refuse(exchange, 400, f"{err}\n", Outcome.REFUSED)
             return
         except Exception:
             self._internal_error(exchange, "choosing its profile")
+            return
+        if isinstance(selection, Claim):
+            asked = self.factory.claim(selection.rule.id)
+            asked.addCallback(lambda yes: self._choose(exchange, selection, yes))
+            asked.addErrback(lambda _: self._choose(exchange, selection, False))
             return
         record.profile = selection.profile.name
         record.selected_by = selection.selected_by

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ReactorNotRunning
@@ -37,6 +39,9 @@ from fakeorigin.server.collector import CollectorSchedule
 from fakeorigin.server.descriptors import connection_limit, open_descriptors
 from fakeorigin.server.listen import Listening, listen
 from fakeorigin.server.logs import log_observer
+
+if TYPE_CHECKING:
+    from fakeorigin.control.api import Workers
 
 log = Logger()
 
@@ -97,15 +102,20 @@ def serve(settings: dict[str, Any], out: IO[str], err: IO[str]) -> int:
 
     from twisted.internet import reactor  # noqa: PLC0415 (installs the default reactor)
 
-    limit = connection_limit(settings["max_connections"], open_descriptors())
-    factory = origin_factory(state, reactor, settings, limit.max_connections)
     globalLogBeginner.beginLoggingTo(
         [log_observer(settings["log_format"], err)], redirectStandardIO=False
     )
-    if limit.problem is not None:
-        log.warn("fakeorigin: {problem}", problem=limit.problem)
     for warning in warnings:
         log.warn("{problem}: served anyway (a bundled profile)", problem=str(warning))
+    count = worker_count(settings["workers"])
+    if count > 1:
+        from fakeorigin.workers.parent import serve_parent  # noqa: PLC0415 (with workers only)
+
+        return serve_parent(reactor, state, settings, count, out)
+    limit = connection_limit(settings["max_connections"], open_descriptors())
+    factory = origin_factory(state, reactor, settings, limit.max_connections)
+    if limit.problem is not None:
+        log.warn("fakeorigin: {problem}", problem=limit.problem)
     exit_code = 0
 
     served, generated = tls_factory(reactor, factory, settings)
@@ -142,15 +152,7 @@ def serve(settings: dict[str, Any], out: IO[str], err: IO[str]) -> int:
             limit=limit.describe(),
         )
         if settings["announce"]:
-            line: dict[str, Any] = {
-                "fakeorigin": __version__,
-                "origin": origin.urls,
-                "control": control_url,
-            }
-            if ca is not None:
-                line["ca"] = ca
-            out.write(json.dumps(line) + "\n")
-            out.flush()
+            announce(out, origin.urls, control_url, ca)
 
     def cannot_listen(failure: Failure) -> None:
         nonlocal exit_code
@@ -159,7 +161,7 @@ def serve(settings: dict[str, Any], out: IO[str], err: IO[str]) -> int:
         reactor.stop()
 
     def begin() -> None:
-        handle_signals(reactor, factory)
+        handle_signals(reactor, factory.end_grace)
         Deferred.fromCoroutine(start()).addErrback(cannot_listen)
 
     reactor.callWhenRunning(begin)
@@ -170,6 +172,25 @@ def serve(settings: dict[str, Any], out: IO[str], err: IO[str]) -> int:
         return 1
     log.info("fakeorigin stopped")
     return exit_code
+
+
+def announce(out: IO[str], origin: list[str], control: str | None, ca: str | None) -> None:
+    """``--announce``: the one JSON line with the bound URLs (and the CA with ``--tls``)."""
+    line: dict[str, Any] = {"fakeorigin": __version__, "origin": origin, "control": control}
+    if ca is not None:
+        line["ca"] = ca
+    out.write(json.dumps(line) + "\n")
+    out.flush()
+
+
+def worker_count(workers: int | str) -> int:
+    """``--workers``: a count, or ``auto``: the CPUs this process may run on."""
+    if workers != "auto":
+        return int(workers)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 def tls_factory(reactor: Any, factory: OriginFactory, settings: dict[str, Any]) -> tuple[Any, Any]:
@@ -219,7 +240,7 @@ def origin_factory(
     )
 
 
-def handle_signals(reactor: Any, factory: OriginFactory) -> None:
+def handle_signals(reactor: Any, end_grace: Callable[[str], None]) -> None:
     """SIGTERM or SIGINT stops the reactor (a graceful shutdown: :func:`shut_down`); a second
     one while it drains ends the grace at once, as ``docker stop`` users and a second Ctrl-C
     expect. Installed once the reactor runs, in place of Twisted's handlers (which would only
@@ -229,7 +250,7 @@ def handle_signals(reactor: Any, factory: OriginFactory) -> None:
     def received(signum: int) -> None:
         signals.append(signum)
         if len(signals) > 1:
-            factory.end_grace(f"a second {signal.Signals(signum).name}")
+            end_grace(f"a second {signal.Signals(signum).name}")
             return
         log.info(
             "fakeorigin: received {signal}: shutting down (a second one ends the grace)",
@@ -269,11 +290,12 @@ def dump_journal(journal: Journal, path: Path) -> int:
 async def start_control(
     reactor: Any,
     state: OriginState,
-    origin: OriginFactory,
+    origin: OriginFactory | None,
     origin_urls: list[str],
     settings: dict[str, Any],
     *,
     ca: str | None = None,
+    workers: Workers | None = None,
 ) -> str | None:
     """Listen with the control API; None (after saying why) when it would be unsafe.
 
@@ -289,6 +311,7 @@ async def start_control(
     api.origin_urls = origin_urls
     api.origin = origin
     api.ca = ca
+    api.workers = workers
     # No access-log line per control request either: logs carry start-up, shutdown, failures.
     site = Site(api.app.resource())  # type: ignore[no-untyped-call]
     site.log = lambda request: None  # type: ignore[method-assign]

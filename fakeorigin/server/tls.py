@@ -36,12 +36,15 @@ class GeneratedTLS:
         options: Twisted's ``CertificateOptions`` (the key, the certificate, ALPN).
         made_directory: the temporary directory of ``ca_path``, removed by :meth:`remove`;
             None when the path was given.
+        pems: the server's private key and certificate chain (PEM), which the workers of
+            ``--workers N`` are given to serve with (:func:`options`).
     """
 
     ca_path: Path
     names: tuple[str, ...]
     options: Any
     made_directory: Path | None
+    pems: tuple[str, list[str]]
 
     def remove(self) -> None:
         """Remove the CA file's temporary directory (at exit); a given path is kept."""
@@ -53,8 +56,6 @@ def generate(names: list[str], ca_path: Path | None) -> GeneratedTLS:
     """A new CA, a server certificate for :data:`DEFAULT_NAMES` and ``names``, the CA written
     to ``ca_path`` (or a new temporary directory's ``ca.pem``)."""
     import trustme  # noqa: PLC0415 (only with --tls)
-    from OpenSSL import crypto  # noqa: PLC0415
-    from twisted.internet.ssl import CertificateOptions  # noqa: PLC0415
 
     all_names = tuple(dict.fromkeys([*DEFAULT_NAMES, *names]))
     ca = trustme.CA(organization_name="fakeorigin test CA")
@@ -64,17 +65,28 @@ def generate(names: list[str], ca_path: Path | None) -> GeneratedTLS:
         made = Path(tempfile.mkdtemp(prefix="fakeorigin-tls-"))
         ca_path = made / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_path))
-    key = crypto.load_privatekey(crypto.FILETYPE_PEM, server.private_key_pem.bytes())
+    pems = (
+        server.private_key_pem.bytes().decode("ascii"),
+        [blob.bytes().decode("ascii") for blob in server.cert_chain_pems],
+    )
+    return GeneratedTLS(ca_path, all_names, options(*pems), made, pems)
+
+
+def options(key_pem: str, chain_pems: list[str]) -> Any:
+    """Twisted's ``CertificateOptions`` for this key and chain, offering :data:`ALPN`."""
+    from OpenSSL import crypto  # noqa: PLC0415 (only with --tls)
+    from twisted.internet.ssl import CertificateOptions  # noqa: PLC0415
+
+    key = crypto.load_privatekey(crypto.FILETYPE_PEM, key_pem.encode("ascii"))
     chain = [
-        crypto.load_certificate(crypto.FILETYPE_PEM, b.bytes()) for b in server.cert_chain_pems
+        crypto.load_certificate(crypto.FILETYPE_PEM, pem.encode("ascii")) for pem in chain_pems
     ]
-    options = CertificateOptions(
+    return CertificateOptions(
         privateKey=key,
         certificate=chain[0],
         extraCertChain=chain[1:],
         acceptableProtocols=list(ALPN),
     )
-    return GeneratedTLS(ca_path, all_names, options, made)
 
 
 def wrap(factory: Any, options: Any) -> Any:

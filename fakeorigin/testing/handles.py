@@ -311,8 +311,8 @@ class InProcessOrigin(_Handle):
     ) -> Deferred[list[Entry]]:
         """A Deferred firing with all matching entries once ``count`` matching exchanges have
         ended; failing with :class:`WaitTimeoutError` after ``timeout`` seconds."""
-        from fakeorigin.control.api import JournalWaiter  # noqa: PLC0415
         from fakeorigin.control.models import JournalWait  # noqa: PLC0415
+        from fakeorigin.control.waiter import JournalWaiter  # noqa: PLC0415
 
         query = _validate(
             JournalWait, {"limit": JOURNAL_LIMIT, "count": count, "timeout": timeout, **filters}

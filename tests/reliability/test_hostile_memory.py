@@ -249,8 +249,8 @@ def test_header_clock_of_a_pipelined_head_starts_when_its_turn_comes(
 
 
 class _Broken(OriginState):
-    def select(self, request: Any) -> Any:
-        raise RuntimeError("a bug in select")
+    def choose(self, request: Any) -> Any:
+        raise RuntimeError("a bug in choose")
 
 
 def test_failure_choosing_the_profile_answers_500(origin: MemoryOrigin) -> None:
@@ -274,7 +274,7 @@ def test_failure_choosing_the_profile_answers_500(origin: MemoryOrigin) -> None:
         (0, "close"),
     ]
     assert len(logs.failures) == 1
-    assert "RuntimeError: a bug in select" in logs.failures[0]
+    assert "RuntimeError: a bug in choose" in logs.failures[0]
 
 
 @pytest.mark.parametrize(
