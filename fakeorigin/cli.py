@@ -527,8 +527,13 @@ def main(argv: Sequence[str], env: Mapping[str, str], out: IO[str], err: IO[str]
     except ProfileError as problem:
         err.write(f"{problem}\n")
         return 1
-    from fakeorigin.server.serve import serve  # noqa: PLC0415 (Twisted only for serve)
+    from fakeorigin.server.serve import serve, worker_count  # noqa: PLC0415 (Twisted only for serve)
 
+    count = worker_count(settings["workers"])
+    if count > 1:
+        from fakeorigin.workers.parent import serve_workers  # noqa: PLC0415 (workers only)
+
+        return serve_workers(settings, count, out, err)
     return serve(settings, out, err)
 
 

@@ -89,8 +89,10 @@ def build_state(settings: dict[str, Any]) -> tuple[OriginState, list[Problem]]:
     return state, warnings
 
 
-def serve(settings: dict[str, Any], out: IO[str], err: IO[str]) -> int:
-    """Run the origin (and the control API) with ``settings`` (:data:`cli.SERVE_OPTIONS`)."""
+def prepare(settings: dict[str, Any], err: IO[str]) -> OriginState | int:
+    """The state ``settings`` describe, with logging to ``err`` begun and the bundled
+    profiles ``--max-duration`` would cut warned about; or, after saying why, the exit code
+    (1: a profile is invalid; 2: ``--profile`` names none)."""
     try:
         state, warnings = build_state(settings)
     except ProfileError as problem:
@@ -99,19 +101,23 @@ def serve(settings: dict[str, Any], out: IO[str], err: IO[str]) -> int:
     except UnknownProfileError as unknown:
         err.write(f"fakeorigin: --profile: {unknown}\n")
         return 2
-
-    from twisted.internet import reactor  # noqa: PLC0415 (installs the default reactor)
-
     globalLogBeginner.beginLoggingTo(
         [log_observer(settings["log_format"], err)], redirectStandardIO=False
     )
     for warning in warnings:
         log.warn("{problem}: served anyway (a bundled profile)", problem=str(warning))
-    count = worker_count(settings["workers"])
-    if count > 1:
-        from fakeorigin.workers.parent import serve_parent  # noqa: PLC0415 (with workers only)
+    return state
 
-        return serve_parent(reactor, state, settings, count, out)
+
+def serve(settings: dict[str, Any], out: IO[str], err: IO[str]) -> int:
+    """Run the origin (and the control API) with ``settings`` (:data:`cli.SERVE_OPTIONS`) in
+    this one process (``--workers N``: :func:`fakeorigin.workers.parent.serve_workers`)."""
+    state = prepare(settings, err)
+    if isinstance(state, int):
+        return state
+
+    from twisted.internet import reactor  # noqa: PLC0415 (installs the default reactor)
+
     limit = connection_limit(settings["max_connections"], open_descriptors())
     factory = origin_factory(state, reactor, settings, limit.max_connections)
     if limit.problem is not None:

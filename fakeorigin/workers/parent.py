@@ -23,7 +23,7 @@ from fakeorigin import __version__
 from fakeorigin.control.models import MAX_JOURNAL_LIMIT, JournalQuery
 from fakeorigin.core.state import OriginState
 from fakeorigin.server.listen import Listening, endpoint_scheme, listen
-from fakeorigin.server.serve import announce, handle_signals, start_control
+from fakeorigin.server.serve import announce, handle_signals, prepare, start_control
 from fakeorigin.workers.fleet import Fleet, Port
 
 log = Logger()
@@ -50,10 +50,14 @@ class _Unused(Factory):
     noisy = False
 
 
-def serve_parent(
-    reactor: Any, state: OriginState, settings: dict[str, Any], count: int, out: IO[str]
-) -> int:
+def serve_workers(settings: dict[str, Any], count: int, out: IO[str], err: IO[str]) -> int:
     """Run the parent of ``count`` workers until SIGTERM/SIGINT; the exit code."""
+    state = prepare(settings, err)
+    if isinstance(state, int):
+        return state
+
+    from twisted.internet import reactor  # noqa: PLC0415 (installs the default reactor)
+
     parent = Parent(reactor, state, settings, count, out)
 
     def begin() -> None:
