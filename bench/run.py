@@ -9,7 +9,8 @@ aiohttp (wrk); 2 start-up to ready (the first 200 and, with the control API, /he
 bare twisted.web's first 200, and the pytest fixture's per-test overhead; 3 102 timing at 1,000
 and 10,000 connections in the steady state (bench/steady.py: rounds on one server, journal
 full, every collection timed); 4 RSS idle and per held connection; 5 WebSocket echo against
-bare autobahn in the steady state, with the server's CPU per message. The machines this runs
+bare autobahn in the steady state, with the server's CPU per message; 6 plain throughput of
+``--workers 2`` against one process (issue 18, bench/scaling.py). The machines this runs
 on are shared and noisy: compare the ratios within one run, never absolute figures across runs.
 
 Every process started here is stopped by its PID; every load is bounded in count and time.
@@ -38,6 +39,7 @@ from typing import Any
 
 import benchlib
 import parts
+import scaling
 import steady
 from parts import Config, Part, SkipPartError, Table
 
@@ -48,6 +50,7 @@ PARTS: dict[str, Callable[[Config], Part]] = {
     "trickle": steady.trickle,
     "memory": parts.memory,
     "websocket": steady.websocket,
+    "workers": scaling.workers,
 }
 
 #: Kept between runs: the children's bytecode.

@@ -32,6 +32,7 @@ from fakeorigin.core.wire import RequestHead
 from fakeorigin.workers import commands
 from fakeorigin.workers.ids import slot_of, worker_ids
 from fakeorigin.workers.snapshot import Applier, take
+from fakeorigin.workers.sockets import TCPListen, reuseport_sockets, tcp_listen
 from tests.control_process import CLIENT_SECONDS, FAKEORIGIN, Served, serving, stop
 from tests.memory import MemoryOrigin, bundled_profiles, profile
 
@@ -210,6 +211,22 @@ def test_json_over_amp_carries_more_than_one_value_may_hold() -> None:
     assert objects["page"] == big
 
 
+# -- the listening sockets ----------------------------------------------------------------
+
+
+def test_a_tcp_endpoint_gets_one_socket_per_worker_on_one_port() -> None:
+    assert tcp_listen("tcp:0:interface=127.0.0.1:backlog=99") == TCPListen(0, 99, "127.0.0.1")
+    assert tcp_listen("tcp6:8080:interface=\\:\\:1") == TCPListen(8080, 50, "::1")
+    assert tcp_listen("unix:/tmp/fakeorigin-test.sock") is None  # shared by the workers
+    made = reuseport_sockets(TCPListen(0, 16, "127.0.0.1"), 3)
+    try:
+        assert len({sock.getsockname() for sock in made}) == 1
+        assert all(sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT) for sock in made)
+    finally:
+        for sock in made:
+            sock.close()
+
+
 # -- real processes -----------------------------------------------------------------------
 
 
@@ -321,6 +338,20 @@ def test_workers_serve_tls_with_the_parents_ca(tmp_path: Path) -> None:
             assert conn.getresponse().status == 200
             conn.close()
         assert len(served.client().journal()) == 6
+
+
+@pytest.mark.realsocket
+def test_workers_share_a_unix_socket(tmp_path: Path) -> None:
+    path = tmp_path / "origin.sock"
+    with serving("--workers", "2", "--listen", f"unix:{path}") as served:
+        assert served.announce["origin"] == [f"unix:{path}"]
+        for index in range(8):
+            with socket.socket(socket.AF_UNIX) as sock:
+                sock.settimeout(CLIENT_SECONDS)
+                sock.connect(str(path))
+                sock.sendall(f"GET /{index} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        assert len(served.client().journal()) == 8
 
 
 @pytest.mark.realsocket

@@ -44,14 +44,19 @@ def port_url(scheme: str, port: IListeningPort) -> str:
     wildcard bind (``0.0.0.0``, ``::``) is given as its loopback address.
     """
     address = port.getHost()
-    if isinstance(address, IPv6Address):
-        return f"{scheme}://[{_REACHABLE.get(address.host, address.host)}]:{address.port}"
-    if isinstance(address, IPv4Address):
-        return f"{scheme}://{_REACHABLE.get(address.host, address.host)}:{address.port}"
+    if isinstance(address, IPv4Address | IPv6Address):
+        return address_url(scheme, address.host, address.port)
     if isinstance(address, UNIXAddress) and address.name is not None:
         name = address.name.decode() if isinstance(address.name, bytes) else address.name
         return f"unix:{name}"
     return str(address)
+
+
+def address_url(scheme: str, host: str, port: int) -> str:
+    """The URL of a bound address: ``http://127.0.0.1:8080``, ``http://[::1]:8080``; a
+    wildcard (``0.0.0.0``, ``::``, or the empty host) as its loopback address."""
+    host = _REACHABLE.get(host or "0.0.0.0", host)
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -133,6 +133,7 @@ class Worker:
         self.reactor = reactor
         self.slot: int = config["slot"]
         self.families: list[str] = config["families"]
+        self.shared: list[bool] = config["shared"]
         self.settings = settings_from(config)
         state, _ = build_state(self.settings)  # the parent warned about the bundled ones
         state.claims = True
@@ -174,6 +175,8 @@ class Worker:
         for offset, family in enumerate(self.families):
             fd = FIRST_PORT_FD + offset
             port = self.reactor.adoptStreamPort(fd, FAMILIES[family], served)
+            if self.shared[offset]:
+                port.__class__ = _one_at_a_time(type(port))
             os.close(fd)
             self.listening.ports.append(port)
 
@@ -200,6 +203,26 @@ class Worker:
         self.link = None
         if self.reactor.running:
             self.reactor.stop()
+
+
+_MADE: dict[type, type] = {}
+
+
+def _one_at_a_time(port_class: type) -> type:
+    """``port_class`` accepting one connection each time the socket is readable.
+
+    On a socket every worker shares (a UNIX socket: TCP has one per worker), the kernel wakes
+    them all when a connection comes. Twisted's port accepts up to ``numberAccepts``
+    connections per wake-up (100 at first, growing): the first worker awake would take a whole
+    burst (wrk's 50 connections all went to one worker, the other idle). One per wake-up
+    spreads them somewhat: the worker that is less busy gets back to the socket first.
+    """
+    made = _MADE.get(port_class)
+    if made is None:
+        fixed = property(lambda self: 1, lambda self, value: None)
+        name = f"OneAtATime{port_class.__name__}"
+        made = _MADE[port_class] = type(name, (port_class,), {"numberAccepts": fixed})
+    return made
 
 
 def main() -> int:

@@ -101,10 +101,14 @@ class WorkerProcess(protocol.ProcessProtocol):
 
 @dataclass(frozen=True)
 class Port:
-    """A listening socket the workers share: its descriptor and address family name."""
+    """An endpoint's listening sockets: one per worker slot (``SO_REUSEPORT``), or one the
+    workers share; and their address family name."""
 
-    fd: int
+    fds: tuple[int, ...]
     family: str
+
+    def fd(self, slot: int) -> int:
+        return self.fds[slot] if len(self.fds) > 1 else self.fds[0]
 
 
 class Fleet:
@@ -150,6 +154,7 @@ class Fleet:
             "workers": len(self.slots),
             "epoch": self.epoch,
             "families": [port.family for port in self.ports],
+            "shared": [len(port.fds) == 1 for port in self.ports],
         }
         source = str(Path(fakeorigin.__file__).resolve().parent.parent)
         path = os.environ.get("PYTHONPATH")
@@ -160,7 +165,7 @@ class Fleet:
         )
         fds: dict[int, Any] = {0: "w", 1: 2, 2: 2, PARENT_FD: child_end.fileno()}
         for offset, port in enumerate(self.ports):
-            fds[FIRST_PORT_FD + offset] = port.fd
+            fds[FIRST_PORT_FD + offset] = port.fd(slot.index)
         argv = [sys.executable, "-m", "fakeorigin.workers.child"]
         process = self.reactor.spawnProcess(
             WorkerProcess(self, slot), sys.executable, argv, env=env, childFDs=fds

@@ -10,6 +10,7 @@ journal is written to ``--journal-dump`` if asked, and the workers end.
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 from typing import IO, Any
 
@@ -22,9 +23,16 @@ from twisted.python.failure import Failure
 from fakeorigin import __version__
 from fakeorigin.control.models import MAX_JOURNAL_LIMIT, JournalQuery
 from fakeorigin.core.state import OriginState
-from fakeorigin.server.listen import Listening, endpoint_scheme, listen
+from fakeorigin.server.listen import (
+    Listening,
+    address_url,
+    endpoint_scheme,
+    listen,
+    with_backlog,
+)
 from fakeorigin.server.serve import announce, handle_signals, prepare, start_control
 from fakeorigin.workers.fleet import Fleet, Port
+from fakeorigin.workers.sockets import reuseport_sockets, tcp_listen
 
 log = Logger()
 
@@ -84,6 +92,7 @@ class Parent:
         self.exit_code = 0
         self.fleet: Fleet | None = None
         self.origin = Listening([], [])
+        self.sockets: list[socket.socket] = []
 
     def fail(self, code: int, message: str) -> None:
         self.exit_code = code
@@ -115,13 +124,7 @@ class Parent:
             self.fail(2, f"--workers: an ssl: endpoint cannot be shared ({shared[0]}); use --tls")
             return
         ca, pems = self._tls()
-        # Listening here, accepting only in the workers: the parent never reads the sockets.
-        self.origin = origin = await listen(
-            self.reactor, settings["listen"], _Unused(), settings["backlog"], tls=pems is not None
-        )
-        for port in origin.ports:
-            port.stopReading()  # type: ignore[attr-defined]
-        ports = [Port(port.fileno(), family(port)) for port in origin.ports]  # type: ignore[attr-defined]
+        urls, ports = await self._listen(tls=pems is not None)
         jsonable = json.loads(json.dumps(settings, default=str))
         self.fleet = fleet = Fleet(self.reactor, self.state, jsonable, ports, self.count, tls=pems)
         self.reactor.addSystemEventTrigger(
@@ -138,7 +141,7 @@ class Parent:
         control_url = None
         if settings["control"].strip().lower() != "none":
             control_url = await start_control(
-                self.reactor, self.state, None, origin.urls, settings, ca=ca, workers=fleet
+                self.reactor, self.state, None, urls, settings, ca=ca, workers=fleet
             )
             if control_url is None:
                 self.fail(2, "the control API was not started")
@@ -149,13 +152,38 @@ class Parent:
             version=__version__,
             count=len(self.state.profiles),
             active=self.state.active,
-            urls=" ".join(origin.urls),
+            urls=" ".join(urls),
             workers=self.count,
             pids=" ".join(str(slot.pid) for slot in fleet.slots),
             control=control_url or "off",
         )
         if settings["announce"]:
-            announce(self.out, origin.urls, control_url, ca)
+            announce(self.out, urls, control_url, ca)
+
+    async def _listen(self, *, tls: bool) -> tuple[list[str], list[Port]]:
+        """Every ``--listen`` endpoint's sockets (:mod:`fakeorigin.workers.sockets`): the
+        URLs and what each worker adopts. The parent never accepts on them."""
+        urls: list[str] = []
+        ports: list[Port] = []
+        scheme = "https" if tls else "http"
+        backlog = self.settings["backlog"]
+        for description in self.settings["listen"]:
+            tcp = tcp_listen(with_backlog(description, backlog))
+            if tcp is not None:
+                made = reuseport_sockets(tcp, self.count)
+                self.sockets += made
+                host, port = made[0].getsockname()[:2]
+                urls.append(address_url(scheme, host, port))
+                kind = "inet6" if made[0].family == socket.AF_INET6 else "inet"
+                ports.append(Port(tuple(sock.fileno() for sock in made), kind))
+                continue
+            listening = await listen(self.reactor, [description], _Unused(), backlog, tls=tls)
+            self.origin.ports.extend(listening.ports)
+            urls += listening.urls
+            for made_port in listening.ports:
+                made_port.stopReading()  # type: ignore[attr-defined]
+                ports.append(Port((made_port.fileno(),), family(made_port)))  # type: ignore[attr-defined]
+        return urls, ports
 
     async def stop(self, fleet: Fleet) -> None:
         dump = self.settings["journal_dump"]
@@ -167,6 +195,8 @@ class Parent:
         grace = self.settings["shutdown_grace"]
         await fleet.stop(grace, before_end=None if dump is None else write)
         await self.origin.stop()
+        for sock in self.sockets:
+            sock.close()
 
 
 async def write_dump(fleet: Fleet, path: Path) -> bool:
