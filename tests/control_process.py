@@ -9,6 +9,7 @@ run would fill the pipe and stall the server. Loopback only.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import select
@@ -174,3 +175,16 @@ def curl(*args: str, timeout: float = CLIENT_SECONDS) -> CurlResult:
     body, mark, status = completed.stdout.rpartition(_MARK)
     assert mark, f"no curl write-out in {completed.stdout!r} ({completed.stderr!r})"
     return CurlResult(completed.returncode, int(status), body, completed.stderr.decode())
+
+
+def origin_get(
+    served: Served, path: str, headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
+    """GET ``path`` from the origin on a fresh connection: (status, body)."""
+    conn = http.client.HTTPConnection("127.0.0.1", served.origin_port, timeout=CLIENT_SECONDS)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()

@@ -9,7 +9,6 @@ socket and subprocess has a timeout, every process is stopped by its PID.
 
 from __future__ import annotations
 
-import http.client
 import json
 import socket
 import subprocess
@@ -29,6 +28,7 @@ from tests.control_process import (
     Served,
     child_env,
     curl,
+    origin_get,
     read_line,
     serving,
     stop,
@@ -55,17 +55,6 @@ def served(server: Served) -> Served:
     server.assert_running()
     server.client().reset()
     return server
-
-
-def origin_get(served: Served, path: str, headers: dict[str, str] | None = None) -> Any:
-    """GET ``path`` from the origin on a fresh connection: (status, body)."""
-    conn = http.client.HTTPConnection(HOST, served.origin_port, timeout=CLIENT_SECONDS)
-    try:
-        conn.request("GET", path, headers=headers or {})
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
 
 
 def read_until(sock: socket.socket, data: bytes, needle: bytes | None, seconds: float) -> bytes:

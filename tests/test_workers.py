@@ -33,7 +33,14 @@ from fakeorigin.workers import commands
 from fakeorigin.workers.ids import slot_of, worker_ids
 from fakeorigin.workers.snapshot import Applier, take
 from fakeorigin.workers.sockets import TCPListen, reuseport_sockets, tcp_listen
-from tests.control_process import CLIENT_SECONDS, FAKEORIGIN, Served, serving, stop
+from tests.control_process import (
+    CLIENT_SECONDS,
+    FAKEORIGIN,
+    Served,
+    origin_get,
+    serving,
+    stop,
+)
 from tests.memory import MemoryOrigin, bundled_profiles, profile
 
 HOST = "127.0.0.1"
@@ -230,16 +237,6 @@ def test_a_tcp_endpoint_gets_one_socket_per_worker_on_one_port() -> None:
 # -- real processes -----------------------------------------------------------------------
 
 
-def get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection(HOST, port, timeout=CLIENT_SECONDS)
-    try:
-        conn.request("GET", path, headers=headers or {})
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
-
-
 def worker_pids(served: Served) -> list[int]:
     return [w["pid"] for w in served.client().health()["workers"]]
 
@@ -251,7 +248,7 @@ def test_a_counted_rule_serves_exactly_k_across_workers_under_load() -> None:
         client.put_profile("counted", {"steps": [{"respond": {"status": 209}}]})
         client.add_rule(profile="counted", path_prefix="/c", times=37)
         with ThreadPoolExecutor(max_workers=16) as pool:
-            statuses = list(pool.map(lambda i: get(served.origin_port, f"/c/{i}")[0], range(160)))
+            statuses = list(pool.map(lambda i: origin_get(served, f"/c/{i}")[0], range(160)))
         assert statuses.count(209) == 37
         assert statuses.count(200) == 160 - 37
         assert client.rules()[0]["remaining"] == 0
@@ -283,22 +280,25 @@ def test_a_killed_worker_is_started_again_and_the_api_keeps_answering() -> None:
         assert workers[0]["restarts"] == 1
         assert workers[1] == {**workers[1], "pid": before[1], "restarts": 0}
         # the new worker got the active profile: every request, whichever worker, is a 500
-        assert {get(served.origin_port, f"/{i}")[0] for i in range(20)} == {500}
+        assert {origin_get(served, f"/{i}")[0] for i in range(20)} == {500}
         assert "worker 0 (pid" in served.log()
         assert "starting it again" in served.log()
 
 
 @pytest.mark.realsocket
-def test_sigterm_drains_every_worker_and_dumps_the_merged_journal(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
+def test_a_signal_drains_every_worker_and_dumps_the_merged_journal(
+    signum: int, tmp_path: Path
+) -> None:
     dump = tmp_path / "journal.jsonl"
     with serving("--workers", "2", "--journal-dump", str(dump), "--shutdown-grace", "5") as served:
         for i in range(10):
-            assert get(served.origin_port, f"/{i}")[0] == 200
+            assert origin_get(served, f"/{i}")[0] == 200
         sock = socket.create_connection((HOST, served.origin_port), timeout=CLIENT_SECONDS)
         sock.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\nFakeorigin-Profile: slow-body\r\n\r\n")
         time.sleep(0.3)
         pids = worker_pids(served)
-        served.process.send_signal(signal.SIGTERM)
+        served.process.send_signal(signum)
         data = b""
         while True:
             chunk = sock.recv(65536)

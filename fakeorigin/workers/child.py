@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -241,6 +242,9 @@ def main() -> int:
 
     def begin() -> None:
         handle_signals(reactor, worker.factory.end_grace)
+        # Ctrl-C reaches the whole process group: the parent drains the workers (and reads
+        # their journals for --journal-dump first), so a worker leaves SIGINT to it.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         worker.start()
 
     reactor.callWhenRunning(begin)

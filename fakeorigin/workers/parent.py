@@ -125,7 +125,9 @@ class Parent:
             return
         ca, pems = self._tls()
         urls, ports = await self._listen(tls=pems is not None)
-        jsonable = json.loads(json.dumps(settings, default=str))
+        # The workers need no control token (they have no control API): it stays here.
+        given = {key: value for key, value in settings.items() if key != "control_token"}
+        jsonable = json.loads(json.dumps(given, default=str))
         self.fleet = fleet = Fleet(self.reactor, self.state, jsonable, ports, self.count, tls=pems)
         self.reactor.addSystemEventTrigger(
             "before", "shutdown", lambda: Deferred.fromCoroutine(self.stop(fleet))
