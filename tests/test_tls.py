@@ -102,7 +102,11 @@ def test_announce_health_and_curl_trust_the_ca(tls_server: Served) -> None:
         result = curl("--cacert", ca, *resolve, "-i", f"https://{host}:{port}/hello")
         assert (result.exit_code, result.http_code) == (0, 200), result.stderr
     [by_name] = [r for r in tls_server.client().journal() if r["tls"]["sni"] == "origin.test"]
-    assert by_name["tls"]["alpn"] == "http/1.1"
+    assert by_name["tls"]["alpn"] == "h2"  # curl offers h2 first, and the TLS port takes it
+    assert by_name["http_version"] == "2"
+    http11 = curl("--cacert", ca, "--http1.1", f"https://localhost:{port}/hello")
+    assert http11.http_code == 200
+    assert tls_server.client().journal()[-1]["tls"]["alpn"] == "http/1.1"
     assert by_name["tls"]["version"] in ("TLSv1.2", "TLSv1.3")
     by_address = [r for r in tls_server.client().journal() if r["tls"]["sni"] is None]
     assert by_address  # a client asks no SNI for an IP address (RFC 6066 section 3)
@@ -190,9 +194,9 @@ def test_same_bytes_and_timeline_as_cleartext(
 def test_curl_sees_the_same_over_tls(
     tls_server: Served, clear_server: Served, profile: str
 ) -> None:
-    # curl --cacert: the same exit code (a reset is 56, a cut body 18, a bad status line 8),
-    # status and content over TLS as in cleartext (an echo names its own port).
-    pick = ["-H", f"Fakeorigin-Profile: {profile}", "-m", "3"]
+    # curl --cacert --http1.1: the same exit code (a reset is 56, a cut body 18, a bad status
+    # line 8), status and content over TLS as in cleartext (an echo names its own port).
+    pick = ["-H", f"Fakeorigin-Profile: {profile}", "-m", "3", "--http1.1"]
     clear = curl(*pick, f"{clear_server.origin_url}/c")
     secure = curl("--cacert", tls_server.announce["ca"], *pick, f"{tls_server.origin_url}/c")
     assert secure.exit_code == clear.exit_code, (secure.stderr, clear.stderr)

@@ -99,9 +99,11 @@ class RequestHead:
 
         HTTP/1.1 persists unless ``Connection: close``. HTTP/1.0 is always closed here: h11
         does not implement HTTP/1.0 keep-alive, so fakeorigin closes after every 1.0 exchange.
+        An HTTP/2 request (version ``2``) never asks: its connection outlives every stream
+        (RFC 9113 section 8.2.2 forbids ``Connection``).
         """
         if self.http_version != b"1.1":
-            return True
+            return self.http_version != b"2"
         return any(b"close" in tokens(value) for value in self.values(b"connection"))
 
     @property

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from fakeorigin.http1.exchange import Exchange
     from fakeorigin.http1.framer import Http1Framer
     from fakeorigin.http1.settings import OriginSettings
+    from fakeorigin.http2.session import H2Session
     from fakeorigin.transport.timers import Timer, TimerHeap, Timers
     from fakeorigin.transport.tls_facts import TlsFacts
     from fakeorigin.websocket.session import WebSocketSession
@@ -58,6 +59,7 @@ class ConnectionState:
         "_deadline_call",
         "_exchange",
         "_framer",
+        "_h2",
         "_h11",
         "_handshake_call",
         "_handshake_done",
@@ -124,6 +126,7 @@ class ConnectionState:
     _tls: TlsFacts | None
     _wait_call: Timer | None
     _websocket: WebSocketSession | None
+    _h2: H2Session | None
     _write_closed: bool
     _write_paused: bool
     connection_id: int

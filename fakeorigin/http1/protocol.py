@@ -69,6 +69,7 @@ from fakeorigin.transport.tls_facts import TlsFacts
 if TYPE_CHECKING:
     # autobahn (tens of ms of imports) is imported at the first WebSocket upgrade.
 
+    from fakeorigin.http2.session import H2Session
     from fakeorigin.websocket.session import WebSocketSession
 
 log = Logger()
@@ -87,6 +88,10 @@ _FLUSH_BYTES = 64 * 1024
 #: Empty lines (CRLF or a bare LF) before a request line: skipped (RFC 9112 section 2.2).
 _EMPTY_LINES = re.compile(rb"(?:\r?\n)*")
 _LINE_ENDS = (b"\r", b"\n")
+
+
+#: HTTP/2's client connection preface (RFC 9113 section 3.4).
+_H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 
 @implementer(IHalfCloseableProtocol, IPushProducer, IHandshakeListener)
@@ -146,11 +151,15 @@ class OriginProtocol(TransportEvents, ConnectionLifetime, Protocol):
         self._handshake_done = False
         self._handshake_call: Timer | None = None
         self._websocket: WebSocketSession | None = None
+        self._h2: H2Session | None = None
 
     @property
     def busy(self) -> bool:
-        """An exchange is under way here: a request being served, or a WebSocket session."""
+        """An exchange is under way here: a request being served, a WebSocket session, or an
+        HTTP/2 stream."""
         exchange = self._exchange
+        if self._h2 is not None:
+            return bool(self._h2.streams)
         return self._websocket is not None or (exchange is not None and not exchange.finished)
 
     # -- Twisted's side -------------------------------------------------------------------
@@ -197,6 +206,9 @@ class OriginProtocol(TransportEvents, ConnectionLifetime, Protocol):
         if self._websocket is not None:
             self._websocket.feed(data)
             return
+        if self._h2 is not None:
+            self._h2.feed(data)
+            return
         closed = self._h11 is not None and self._h11.their_state is h11.MUST_CLOSE
         if not self._reading or closed:
             # A refused head's connection reads no more requests; and after the client's last
@@ -210,6 +222,9 @@ class OriginProtocol(TransportEvents, ConnectionLifetime, Protocol):
             if not data:
                 return
         if exchange is None and self._h11 is None and not self._read_closed:
+            if self._index == 0 and self._speaks_h2(data):
+                self._become_h2(data)
+                return
             request = simple_request(data)
             if request is not None:
                 # One plain head and nothing else, the usual case: h11's per-request state
@@ -236,6 +251,28 @@ class OriginProtocol(TransportEvents, ConnectionLifetime, Protocol):
             # A head still incomplete after this packet: a complete one needs no timer.
             self._await_head()
         self._hold_pipeline()
+
+    def _speaks_h2(self, data: bytes) -> bool:
+        """The connection's first bytes: HTTP/2's client preface (prior knowledge, RFC 9113
+        section 3.3), or any bytes on a TLS connection whose ALPN agreed ``h2`` (section 3.2)."""
+        if data[:4] == b"PRI ":
+            return data[:24] == _H2_PREFACE[: len(data[:24])]
+        if self._over_tls:
+            facts = self._tls_facts()
+            return facts is not None and facts[2] == "h2"
+        return False
+
+    def _become_h2(self, data: bytes) -> None:
+        """Hand the connection to HTTP/2 (:mod:`fakeorigin.http2.session`): HTTP/1.1's clocks
+        stop; every stream is an exchange of its own."""
+        from fakeorigin.http2.session import H2Session  # noqa: PLC0415 (h2 on first use)
+
+        self._stop_idle_clock()
+        self._timers.cancel(self._head_call)
+        self._head_call = None
+        self._handshake_done = True
+        self._h2 = H2Session(self, self.factory, self.connection_id)
+        self._h2.feed(data)
 
     def _skip_empty_lines(self, data: bytes) -> bytes:
         """``data`` without the empty lines in front of a request line.
@@ -304,6 +341,8 @@ class OriginProtocol(TransportEvents, ConnectionLifetime, Protocol):
             self._websocket.release()
             self._websocket = None  # the session's end callback refers to this protocol
         self._timers.cancel_all()
+        if self._h2 is not None:
+            self._h2.connection_lost(reason.getErrorMessage())
         if self._over_tls and not self._handshake_done and self._index == 0:
             from OpenSSL.SSL import Error as TLSError  # noqa: PLC0415 (TLS connections only)
 

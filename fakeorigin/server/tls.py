@@ -23,7 +23,7 @@ from typing import Any
 #: Names the server certificate is always valid for (RFC 6125 DNS-ID and IP addresses).
 DEFAULT_NAMES = ("localhost", "127.0.0.1", "::1")
 #: What the TLS port offers in ALPN.
-ALPN = (b"http/1.1",)
+ALPN = (b"h2", b"http/1.1")
 
 
 @dataclass(frozen=True, slots=True)

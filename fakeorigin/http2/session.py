@@ -1,0 +1,445 @@
+"""HTTP/2 on one connection (RFC 9113), on the sans-I/O ``h2`` library: every stream is an
+exchange, chosen, run and journaled like an HTTP/1.1 request.
+
+The connection reaches here from :class:`fakeorigin.http1.protocol.OriginProtocol`: on the
+cleartext port when its first bytes are the client connection preface (prior-knowledge h2c,
+RFC 9113 section 3.3), on the TLS port when ALPN agreed ``h2`` (section 3.2). A cleartext
+``Upgrade: h2c`` request stays HTTP/1.1 (section 3.1 deprecates that upgrade).
+
+What each of the engine's messages becomes (:mod:`fakeorigin.core.actions`):
+
+- ``SendInterim``: a HEADERS frame with the 1xx ``:status`` and its fields, never with
+  END_STREAM (section 8.1: "an informational (1xx) response ... zero or more"); several per
+  stream are fine.
+- ``SendHead``: HEADERS with ``:status``, the step's fields (names lower-cased, as section
+  8.2.1 requires; the connection-specific ones of section 8.2.2 dropped), ``date``, ``server``
+  and ``content-length`` when the length is known; END_STREAM when no body follows.
+- ``SendData``: DATA frames within the peer's flow-control windows (section 5.2); what does
+  not fit waits for a WINDOW_UPDATE. ``EndBody``: END_STREAM (or a trailers HEADERS block
+  with it) once every byte went out.
+- ``Wait``: a timer. ``AwaitBody``: the stream's request body until END_STREAM. Request body
+  bytes are acknowledged (WINDOW_UPDATE) as the engine reads the body, so a profile that
+  answers before reading leaves the client's window as it found it.
+- ``End``: keep-alive ends the stream's exchange; close sends GOAWAY and closes the
+  connection once it is written, or, when the request body is not complete, only ends the
+  stream with RST_STREAM(NO_ERROR) (section 8.1: a complete response "prior to the client
+  sending an entire request"); reset sends RST_STREAM(INTERNAL_ERROR); hang leaves the stream
+  open until the client resets it or ``--max-duration`` (RST_STREAM(CANCEL)).
+
+A profile with a step HTTP/2 cannot carry (raw bytes, the HTTP/1.1 violations, WebSocket) is
+answered 501 by the engine (``Profile.protocols``). Over HTTP/2 a journal record's ``index``
+is the stream id and its ``http_version`` ``2``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+from h2.config import H2Configuration
+from h2.connection import H2Connection
+from h2.errors import ErrorCodes
+from h2.events import (
+    ConnectionTerminated,
+    DataReceived,
+    RequestReceived,
+    StreamEnded,
+    StreamReset,
+    WindowUpdated,
+)
+from h2.exceptions import ProtocolError
+from twisted.logger import Logger
+
+from fakeorigin.core.actions import (
+    AwaitBody,
+    End,
+    EndBody,
+    Ending,
+    Note,
+    SendData,
+    SendHead,
+    SendInterim,
+    Wait,
+)
+from fakeorigin.core.engine import Action, run_exchange
+from fakeorigin.core.journal import BodyRecord, Event, ExchangeRecord, Outcome
+from fakeorigin.core.protocols import H2
+from fakeorigin.core.state import Claim, Selection, UnknownProfileError
+from fakeorigin.core.wire import RequestHead
+
+if TYPE_CHECKING:
+    from fakeorigin.http1.factory import OriginFactory
+
+log = Logger()
+
+#: The client connection preface's first line (RFC 9113 section 3.4).
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+class Stream:
+    """One stream's exchange: what the engine sees of it (an ``ExchangeView``), its record,
+    and what it still has to send."""
+
+    def __init__(
+        self, session: H2Session, stream_id: int, request: RequestHead, record: ExchangeRecord
+    ) -> None:
+        self.session = session
+        self.stream_id = stream_id
+        self.request = request
+        self.record = record
+        self.head_time = session.clock.seconds()
+        self.actions: Generator[Action, None, None] | None = None
+        self.pending: deque[bytes] = deque()
+        self.end: EndBody | None = None  # held until ``pending`` is sent
+        self.awaiting_body = False
+        self.body_read = False  # the engine read the body: acknowledge what arrives at once
+        self.unacknowledged = 0
+        self.finished = False
+        self.timer: Any = None
+        self.deadline: Any = None
+
+    @property
+    def body(self) -> BodyRecord:
+        return self.record.body
+
+    def elapsed(self) -> float:
+        return self.session.clock.seconds() - self.head_time
+
+    def wall_clock(self) -> float:
+        return self.session.clock.seconds()
+
+    def note(self, event: Event, status: int | None = None, detail: str | None = None) -> None:
+        self.record.note(self.elapsed(), event, status, detail)
+
+
+class H2Session:
+    """The HTTP/2 connection: h2's state machine fed by the transport, one :class:`Stream`
+    per request."""
+
+    def __init__(self, protocol: Any, factory: OriginFactory, connection_id: int) -> None:
+        self.protocol = protocol
+        self.transport = protocol.transport
+        self.factory = factory
+        self.clock = factory.clock
+        self.connection_id = connection_id
+        self.client = _peer(self.transport)
+        config = H2Configuration(client_side=False, header_encoding=None)
+        self.h2 = H2Connection(config=config)
+        self.streams: dict[int, Stream] = {}
+        self.closing = False
+        self.h2.initiate_connection()
+        self.flush()
+
+    # -- input ------------------------------------------------------------------------------
+
+    def feed(self, data: bytes) -> None:
+        if self.closing:
+            return
+        try:
+            events = self.h2.receive_data(data)
+        except ProtocolError as err:
+            log.info("fakeorigin: HTTP/2 protocol error from the client: {err}", err=str(err))
+            self.flush()  # h2 has queued the GOAWAY the error calls for
+            self.close()
+            return
+        for event in events:
+            if isinstance(event, RequestReceived):
+                self._request(event.stream_id, event.headers, event.stream_ended is not None)
+            elif isinstance(event, DataReceived):
+                self._data(event.stream_id, event.data, event.flow_controlled_length)
+                if event.stream_ended is not None:
+                    self._ended(event.stream_id)
+            elif isinstance(event, StreamEnded):
+                self._ended(event.stream_id)
+            elif isinstance(event, StreamReset):
+                self._gone(event.stream_id, f"the client reset the stream ({event.error_code!r})")
+            elif isinstance(event, WindowUpdated):
+                self._window_opened(event.stream_id)
+            elif isinstance(event, ConnectionTerminated):
+                self.close()
+        self.flush()
+
+    def _request(self, stream_id: int, headers: Any, ended: bool) -> None:
+        """A request head (``ended``: with END_STREAM, no body follows): open its record and
+        run its exchange."""
+        pseudo: dict[bytes, bytes] = {}
+        fields = []
+        for name, value in headers:
+            if name.startswith(b":"):
+                pseudo[name] = value
+            else:
+                fields.append((name, value))
+        if b":authority" in pseudo and not any(name == b"host" for name, _ in fields):
+            fields.insert(0, (b"host", pseudo[b":authority"]))
+        request = RequestHead(
+            pseudo.get(b":method", b""), pseudo.get(b":path", b""), b"2", tuple(fields)
+        )
+        journal = self.factory.state.journal
+        record = journal.open(self.connection_id, stream_id, self.client, self.clock.seconds())
+        record.method = request.method.decode("latin-1")
+        record.target = request.target.decode("latin-1")
+        record.http_version = "2"
+        record.headers = request.headers
+        if self.protocol._over_tls:
+            record.tls = self.protocol._tls_facts()
+        stream = Stream(self, stream_id, request, record)
+        self.streams[stream_id] = stream
+        if ended:
+            stream.body.complete = True
+            stream.note(Event.BODY_COMPLETE, None, "0 bytes")
+        journal.touch(record)
+        max_duration = self.factory.settings.max_duration_seconds
+        stream.deadline = self.clock.callLater(max_duration, self._max_duration, stream)
+        self._choose(stream, None, False)
+
+    def _choose(self, stream: Stream, claim: Claim | None, granted: bool) -> None:
+        """Pick the profile (a worker's counted rule asks the parent first) and run it."""
+        state = self.factory.state
+        try:
+            if claim is None:
+                selection = state.choose(stream.request)
+            elif stream.finished:
+                return
+            else:
+                selection = state.claimed(stream.request, claim, granted)
+        except UnknownProfileError as err:
+            stream.record.selected_by = "header"
+            self._refuse(stream, 400, f"{err}\n")
+            return
+        if isinstance(selection, Claim):
+            asked = self.factory.claim(selection.rule.id)
+            asked.addCallback(lambda yes: self._choose(stream, selection, yes))
+            asked.addErrback(lambda _: self._choose(stream, selection, False))
+            return
+        self._run(stream, selection)
+
+    def _run(self, stream: Stream, selection: Selection) -> None:
+        stream.record.profile = selection.profile.name
+        stream.record.selected_by = selection.selected_by
+        stream.actions = run_exchange(
+            selection.profile, stream, self.factory.rng, stream.stream_id, H2
+        )
+        self._advance(stream)
+        self.flush()
+
+    def _refuse(self, stream: Stream, status: int, text: str) -> None:
+        content = text.encode("utf-8")
+        headers = [
+            (b":status", str(status).encode("ascii")),
+            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"content-length", str(len(content)).encode("ascii")),
+        ]
+        self.h2.send_headers(stream.stream_id, headers)
+        stream.note(Event.RESPONSE_STARTED, status, text.strip())
+        self.h2.send_data(stream.stream_id, content, end_stream=True)
+        stream.note(Event.RESPONSE_COMPLETE, status)
+        self._conclude(stream, Outcome.REFUSED)
+        self.flush()
+
+    def _data(self, stream_id: int, data: bytes, flow_controlled: int) -> None:
+        stream = self.streams.get(stream_id)
+        if stream is None:
+            self.h2.acknowledge_received_data(flow_controlled, stream_id)
+            return
+        if data:
+            if stream.body.length == 0:
+                stream.note(Event.BODY_FIRST_BYTE)
+            stream.body.add(data)
+        if stream.body_read or stream.finished:
+            self.h2.acknowledge_received_data(flow_controlled, stream_id)
+        else:
+            stream.unacknowledged += flow_controlled
+
+    def _ended(self, stream_id: int) -> None:
+        stream = self.streams.get(stream_id)
+        if stream is None or stream.body.complete:
+            return  # gone, or already known complete (its head carried END_STREAM)
+        stream.body.complete = True
+        stream.note(Event.BODY_COMPLETE, None, f"{stream.body.length} bytes")
+        if stream.awaiting_body:
+            stream.awaiting_body = False
+            self._advance(stream)
+
+    def _window_opened(self, stream_id: int) -> None:
+        streams = list(self.streams.values()) if stream_id == 0 else [self.streams.get(stream_id)]
+        for stream in streams:
+            if stream is not None and stream.pending:
+                self._pump(stream)
+                if not stream.pending and stream.end is None and stream.actions is not None:
+                    self._advance(stream)
+
+    # -- output -----------------------------------------------------------------------------
+
+    def _advance(self, stream: Stream) -> None:
+        """Carry out the stream's actions until one has to wait."""
+        if stream.actions is None or stream.finished:
+            return
+        for action in stream.actions:
+            if isinstance(action, SendInterim):
+                self._interim(stream, action)
+            elif isinstance(action, SendHead):
+                self._head(stream, action)
+            elif isinstance(action, SendData):
+                stream.pending.append(action.data)
+                self._pump(stream)
+            elif isinstance(action, EndBody):
+                stream.end = action
+                self._pump(stream)
+            elif isinstance(action, Note):
+                stream.note(action.event, action.status, action.detail)
+            elif isinstance(action, Wait):
+                stream.timer = self.clock.callLater(action.seconds, self._resume, stream)
+                break
+            elif isinstance(action, AwaitBody):
+                self._read_body(stream)
+                if not stream.body.complete:
+                    stream.awaiting_body = True
+                    break
+            elif isinstance(action, End):
+                self._end(stream, action.ending)
+                break
+            if stream.pending:
+                break  # a flow-control window is full: a WINDOW_UPDATE carries on
+        self.flush()
+
+    def _resume(self, stream: Stream) -> None:
+        stream.timer = None
+        self._advance(stream)
+
+    def _read_body(self, stream: Stream) -> None:
+        stream.body_read = True
+        if stream.unacknowledged:
+            self.h2.acknowledge_received_data(stream.unacknowledged, stream.stream_id)
+            stream.unacknowledged = 0
+
+    def _interim(self, stream: Stream, action: SendInterim) -> None:
+        headers = [(b":status", str(action.status).encode("ascii")), *_fields(action.fields)]
+        self.h2.send_headers(stream.stream_id, headers)
+        stream.note(Event.INTERIM_SENT, action.status, action.detail)
+
+    def _head(self, stream: Stream, action: SendHead) -> None:
+        head = action.head
+        headers = [(b":status", str(head.status).encode("ascii")), *_fields(head.fields)]
+        if head.date:
+            headers.append((b"date", action.date))
+        headers += _fields(head.trailing)
+        if head.length is not None:
+            headers.append((b"content-length", str(head.length).encode("ascii")))
+        self.h2.send_headers(stream.stream_id, headers, end_stream=not action.body)
+        stream.note(Event.RESPONSE_STARTED, head.status, action.detail)
+        if action.content:
+            stream.pending.append(action.content)
+            self._pump(stream)
+
+    def _pump(self, stream: Stream) -> None:
+        """Send what the flow-control windows allow; then END_STREAM if it is due."""
+        stream_id = stream.stream_id
+        while stream.pending:
+            window = min(
+                self.h2.local_flow_control_window(stream_id), self.h2.max_outbound_frame_size
+            )
+            if window <= 0:
+                return
+            chunk = stream.pending[0]
+            if len(chunk) > window:
+                stream.pending[0] = chunk[window:]
+                chunk = chunk[:window]
+            else:
+                stream.pending.popleft()
+            self.h2.send_data(stream_id, chunk)
+        end = stream.end
+        if end is not None:
+            stream.end = None
+            if end.trailers:
+                self.h2.send_headers(stream_id, _fields(end.trailers), end_stream=True)
+            else:
+                self.h2.end_stream(stream_id)
+            stream.note(Event.RESPONSE_COMPLETE, end.status)
+
+    def _end(self, stream: Stream, ending: Ending) -> None:
+        if ending is Ending.HANG:
+            stream.note(Event.HANG)
+            return
+        if ending is Ending.KEEP_ALIVE:
+            self._conclude(stream, Outcome.KEEP_ALIVE)
+        elif ending is Ending.RESET:
+            self.h2.reset_stream(stream.stream_id, ErrorCodes.INTERNAL_ERROR)
+            stream.note(Event.RESET, None, "RST_STREAM (INTERNAL_ERROR)")
+            self._conclude(stream, Outcome.RESET)
+        elif not stream.body.complete:
+            self.h2.reset_stream(stream.stream_id, ErrorCodes.NO_ERROR)
+            stream.note(Event.CLOSE, None, "RST_STREAM (NO_ERROR): the request body is not read")
+            self._conclude(stream, Outcome.CLOSED)
+        else:
+            self.h2.close_connection(last_stream_id=stream.stream_id)
+            stream.note(Event.CLOSE, None, "GOAWAY, then the connection is closed")
+            self._conclude(stream, Outcome.CLOSED)
+            self.flush()
+            self.close()
+
+    def _conclude(self, stream: Stream, outcome: Outcome) -> None:
+        stream.finished = True
+        stream.record.outcome = outcome
+        for call in (stream.timer, stream.deadline):
+            if call is not None and call.active():
+                call.cancel()
+        if stream.unacknowledged:
+            self.h2.acknowledge_received_data(stream.unacknowledged, stream.stream_id)
+            stream.unacknowledged = 0
+        journal = self.factory.state.journal
+        journal.touch(stream.record)
+        journal.seal(stream.record)
+        self.streams.pop(stream.stream_id, None)
+
+    def _max_duration(self, stream: Stream) -> None:
+        stream.deadline = None
+        if stream.finished:
+            return
+        seconds = self.factory.settings.max_duration_seconds
+        stream.note(Event.MAX_DURATION, None, f"--max-duration {seconds:g} s: RST_STREAM (CANCEL)")
+        if stream.actions is not None:
+            stream.actions.close()
+        self.h2.reset_stream(stream.stream_id, ErrorCodes.CANCEL)
+        self._conclude(stream, Outcome.MAX_DURATION)
+        self.flush()
+
+    def _gone(self, stream_id: int, why: str) -> None:
+        stream = self.streams.get(stream_id)
+        if stream is None:
+            return
+        stream.note(Event.CLIENT_GONE, None, why)
+        if stream.actions is not None:
+            stream.actions.close()
+        self._conclude(stream, Outcome.CLIENT_GONE)
+
+    def flush(self) -> None:
+        data = self.h2.data_to_send()
+        if data and self.transport is not None:
+            self.transport.write(data)
+
+    def close(self) -> None:
+        if not self.closing:
+            self.closing = True
+            self.transport.loseConnection()
+
+    def connection_lost(self, why: str) -> None:
+        """The connection is gone: every stream still running ends with it."""
+        self.closing = True
+        for stream_id in list(self.streams):
+            self._gone(stream_id, why)
+
+
+def _fields(fields: Any) -> list[tuple[bytes, bytes]]:
+    """Header fields for h2: names lower-cased (RFC 9113 section 8.2.1)."""
+    return [(name.lower(), value) for name, value in fields]
+
+
+def _peer(transport: Any) -> str:
+    try:
+        peer = transport.getPeer()
+    except Exception:
+        return "unknown"
+    host = getattr(peer, "host", None)
+    port = getattr(peer, "port", None)
+    return f"{host}:{port}" if host is not None else str(peer)
