@@ -1,0 +1,351 @@
+"""HTTP/2 against real servers: prior-knowledge h2c on the cleartext port and ALPN h2 on the
+TLS port. Judges nobody here wrote: the ``h2`` library as a client (frame by frame: which
+HEADERS, DATA, RST_STREAM and GOAWAY came, on which stream), curl (nghttp2), and Node.js's
+``http2`` client. Loopback only; every socket and process has a timeout; servers stop by PID.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import ssl
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h2.config
+import h2.connection
+import h2.errors
+import h2.events
+import pytest
+
+from tests.clients import curl
+from tests.control_process import CLIENT_SECONDS, Served, serving
+
+pytestmark = pytest.mark.realsocket
+
+
+@pytest.fixture(scope="module")
+def clear() -> Iterator[Served]:
+    with serving() as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def secure() -> Iterator[Served]:
+    with serving("--tls") as served:
+        yield served
+
+
+@pytest.fixture(autouse=True)
+def fresh(request: pytest.FixtureRequest) -> None:
+    for name in ("clear", "secure"):
+        if name in request.fixturenames:
+            request.getfixturevalue(name).client().reset()
+
+
+@dataclass
+class Seen:
+    """What one stream received, in order: ``("headers", status, fields)``,
+    ``("data", bytes)``, ``("end",)``, ``("reset", code)``."""
+
+    items: list[tuple[Any, ...]] = field(default_factory=list)
+
+    def statuses(self) -> list[int]:
+        return [item[1] for item in self.items if item[0] == "headers"]
+
+    def body(self) -> bytes:
+        return b"".join(item[1] for item in self.items if item[0] == "data")
+
+
+class Client:
+    """An HTTP/2 client on the ``h2`` library over one connection (TLS with ALPN h2, or
+    prior knowledge in cleartext)."""
+
+    def __init__(self, served: Served, *, tls: bool = False) -> None:
+        raw = socket.create_connection(("127.0.0.1", served.origin_port), timeout=CLIENT_SECONDS)
+        if tls:
+            context = ssl.create_default_context(cafile=served.announce["ca"])
+            context.set_alpn_protocols(["h2"])
+            self.sock: socket.socket = context.wrap_socket(raw, server_hostname="localhost")
+            assert self.sock.selected_alpn_protocol() == "h2"
+        else:
+            self.sock = raw
+        self.h2 = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        self.h2.initiate_connection()
+        self.streams: dict[int, Seen] = {}
+        self.goaway: int | None = None
+        self.closed = False
+        self.acknowledge = True
+        self._send()
+
+    def _send(self) -> None:
+        data = self.h2.data_to_send()
+        if data:
+            self.sock.sendall(data)
+
+    def request(
+        self,
+        path: str,
+        profile: str | None = None,
+        method: str = "GET",
+        body: bytes | None = None,
+        headers: list[tuple[str, str]] | None = None,
+    ) -> int:
+        stream_id = self.h2.get_next_available_stream_id()
+        fields = [(":method", method), (":path", path), (":scheme", "http"), (":authority", "x")]
+        if profile is not None:
+            fields.append(("fakeorigin-profile", profile))
+        fields += headers or []
+        self.h2.send_headers(stream_id, fields, end_stream=body is None)
+        self.streams[stream_id] = Seen()
+        if body:  # b"": the head without END_STREAM, and no body yet
+            self._send()
+            self.send_body(stream_id, body)
+        self._send()
+        return stream_id
+
+    def send_body(self, stream_id: int, body: bytes) -> None:
+        """Send ``body`` as the windows allow, reading what comes meanwhile."""
+        while body:
+            window = self.h2.local_flow_control_window(stream_id)
+            if window <= 0:
+                self.read(0.2)
+                continue
+            chunk, body = body[: min(window, 16384)], body[min(window, 16384) :]
+            self.h2.send_data(stream_id, chunk, end_stream=not body)
+            self._send()
+
+    def read(self, seconds: float) -> None:
+        """Take frames for up to ``seconds`` (less once the connection closes)."""
+        deadline = time.monotonic() + seconds
+        while not self.closed:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self.sock.settimeout(remaining)
+            try:
+                data = self.sock.recv(65536)
+            except TimeoutError:
+                return
+            if not data:
+                self.closed = True
+                return
+            for event in self.h2.receive_data(data):
+                self._event(event)
+            self._send()
+
+    def _event(self, event: Any) -> None:
+        if isinstance(event, h2.events.ResponseReceived | h2.events.InformationalResponseReceived):
+            headers = dict(event.headers)
+            status = int(headers.pop(b":status"))
+            self.streams[event.stream_id].items.append(("headers", status, headers))
+        elif isinstance(event, h2.events.TrailersReceived):
+            self.streams[event.stream_id].items.append(("trailers", dict(event.headers)))
+        elif isinstance(event, h2.events.DataReceived):
+            self.streams[event.stream_id].items.append(("data", event.data))
+            if self.acknowledge:
+                self.h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+        elif isinstance(event, h2.events.StreamEnded):
+            self.streams[event.stream_id].items.append(("end",))
+        elif isinstance(event, h2.events.StreamReset):
+            self.streams[event.stream_id].items.append(("reset", event.error_code))
+        elif isinstance(event, h2.events.ConnectionTerminated):
+            self.goaway = event.error_code
+
+    def until_done(self, *stream_ids: int, seconds: float = 10) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not self.closed:
+            if all(self._done(s) for s in stream_ids):
+                return
+            self.read(0.1)
+        assert all(self._done(s) for s in stream_ids), self.streams
+
+    def _done(self, stream_id: int) -> bool:
+        return any(item[0] in ("end", "reset") for item in self.streams[stream_id].items)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def client(clear: Served) -> Iterator[Client]:
+    made = Client(clear)
+    yield made
+    made.close()
+
+
+def test_a_request_over_prior_knowledge_is_journaled_with_its_stream(
+    clear: Served, client: Client
+) -> None:
+    stream = client.request("/hello")
+    client.until_done(stream)
+    seen = client.streams[stream]
+    assert seen.statuses() == [200]
+    fields = seen.items[0][2]
+    assert fields[b"content-type"] == b"application/json"
+    assert int(fields[b"content-length"]) == len(seen.body())
+    assert b"date" in fields
+    assert fields[b"server"].startswith(b"fakeorigin/")
+    echo = json.loads(seen.body())
+    assert (echo["method"], echo["target"], echo["http_version"]) == ("GET", "/hello", "2")
+    [record] = clear.client().journal()
+    assert (record["http_version"], record["index"], record["outcome"]) == ("2", 1, "keep-alive")
+    assert record["headers"][0] == ["host", "x"]  # :authority, as the Host a profile reads
+
+
+def test_1xx_are_headers_frames_before_the_final_response(client: Client) -> None:
+    stream = client.request("/", "early-hints")
+    client.until_done(stream)
+    seen = client.streams[stream]
+    assert seen.statuses() == [103, 103, 200]
+    assert seen.items[0][2] == {b"link": b"</style.css>; rel=preload; as=style"}
+    assert seen.body() == b"hello\n"
+
+
+def test_streams_run_at_once_and_apart_on_one_connection(clear: Served, client: Client) -> None:
+    slow = client.request("/slow", "processing-trickle")  # five 102s a second apart, then 200
+    quick = [client.request(f"/quick/{i}") for i in range(3)]
+    client.until_done(*quick, seconds=3)
+    assert all(client.streams[s].statuses() == [200] for s in quick)
+    assert client.streams[slow].statuses()[:1] == [102]  # still trickling
+    client.until_done(slow, seconds=10)
+    assert client.streams[slow].statuses() == [102] * 5 + [200]
+    records = {r["index"]: r for r in clear.client().journal()}
+    assert sorted(records) == [slow, *quick]
+    assert {r["connection_id"] for r in records.values()} == {records[slow]["connection_id"]}
+
+
+def test_expect_100_and_an_upload_larger_than_the_window(clear: Served, client: Client) -> None:
+    body = bytes(range(256)) * 1024  # 256 KiB: four times the initial window
+    stream = client.request(
+        "/up", "expect-continue", "POST", body, headers=[("expect", "100-continue")]
+    )
+    client.until_done(stream)
+    seen = client.streams[stream]
+    assert seen.statuses() == [100, 200]
+    echo = json.loads(seen.body())
+    assert echo["body"]["length"] == len(body)
+    [record] = clear.client().journal()
+    assert record["body"]["length"] == len(body)
+    assert record["body"]["complete"] is True
+
+
+def test_a_final_response_before_the_body_resets_the_stream_with_no_error(
+    clear: Served, client: Client
+) -> None:
+    stream = client.request(
+        "/up", "expect-reject", "POST", b"", headers=[("expect", "100-continue")]
+    )
+    client.until_done(stream)  # the body is never sent: the client waits, as Expect asks
+    seen = client.streams[stream]
+    assert seen.statuses() == [417]
+    assert seen.items[-1] == ("reset", h2.errors.ErrorCodes.NO_ERROR)
+    assert client.goaway is None  # the connection serves on
+    again = client.request("/again")
+    client.until_done(again)
+    assert client.streams[again].statuses() == [200]
+
+
+def test_a_response_larger_than_the_window_waits_for_window_updates(client: Client) -> None:
+    client.acknowledge = False
+    stream = client.request("/big", "slow-body")
+    client.read(0.5)
+    client.acknowledge = True
+    client.until_done(stream)
+    assert client.streams[stream].statuses() == [200]
+    assert len(client.streams[stream].body()) == 64
+
+
+def test_a_profile_http2_cannot_carry_is_answered_501(clear: Served, client: Client) -> None:
+    stream = client.request("/", "violation-lf-only-line-endings")
+    client.until_done(stream)
+    seen = client.streams[stream]
+    assert seen.statuses() == [501]
+    assert b"cannot run over h2" in seen.body()
+    [record] = clear.client().journal()
+    assert record["profile"] == "violation-lf-only-line-endings"
+
+
+def test_reset_and_close_steps(clear: Served, client: Client) -> None:
+    clear.client().put_profile("reset-now", {"steps": [{"reset": {}}]})
+    stream = client.request("/", "reset-now")
+    client.until_done(stream)
+    assert client.streams[stream].items == [("reset", h2.errors.ErrorCodes.INTERNAL_ERROR)]
+    clear.client().put_profile(
+        "close-now", {"steps": [{"respond": {"status": 200}}, {"close": {}}]}
+    )
+    stream = client.request("/", "close-now")
+    client.until_done(stream)
+    client.read(1)
+    assert client.streams[stream].statuses() == [200]
+    assert client.goaway == h2.errors.ErrorCodes.NO_ERROR
+    assert client.closed
+    outcomes = [r["outcome"] for r in clear.client().journal()]
+    assert outcomes == ["reset", "closed"]
+
+
+def test_alpn_h2_on_the_tls_port(secure: Served) -> None:
+    client = Client(secure, tls=True)
+    try:
+        stream = client.request("/", "early-hints")
+        client.until_done(stream)
+        assert client.streams[stream].statuses() == [103, 103, 200]
+    finally:
+        client.close()
+    [record] = secure.client().journal()
+    assert record["tls"]["alpn"] == "h2"
+    assert record["http_version"] == "2"
+
+
+def test_curl_over_alpn_and_prior_knowledge(clear: Served, secure: Served) -> None:
+    result = curl(
+        "--cacert",
+        secure.announce["ca"],
+        "-i",
+        "-H",
+        "Fakeorigin-Profile: early-hints",
+        f"{secure.origin_url}/",
+    )
+    assert result.exit_code == 0, result.stderr
+    assert result.output.startswith(b"HTTP/2 103 \r\nlink: </style.css>")
+    assert b"HTTP/2 200 \r\n" in result.output
+    result = curl("--http2-prior-knowledge", "-i", f"{clear.origin_url}/x")
+    assert (result.exit_code, result.http_code) == (0, 200), result.stderr
+    assert result.output.startswith(b"HTTP/2 200 \r\n")
+
+
+NODE_CLIENT = """
+const http2 = require('http2');
+const [url, ca] = process.argv.slice(2);
+const session = http2.connect(url, ca ? {ca: require('fs').readFileSync(ca)} : {});
+const seen = [];
+const req = session.request({':path': '/', 'fakeorigin-profile': 'early-hints'});
+req.on('headers', (h) => seen.push(h[':status']));
+req.on('response', (h) => seen.push(h[':status']));
+let body = '';
+req.on('data', (d) => body += d);
+req.on('end', () => { console.log(JSON.stringify({seen, body})); session.close(); });
+req.end();
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+@pytest.mark.parametrize("tls", [False, True], ids=["h2c", "h2"])
+def test_nodes_http2_client_sees_the_103s(
+    clear: Served, secure: Served, tls: bool, tmp_path: Path
+) -> None:
+    script = tmp_path / "client.js"
+    script.write_text(NODE_CLIENT)
+    served = secure if tls else clear
+    argv = ["node", str(script), served.origin_url.replace("127.0.0.1", "localhost")]
+    if tls:
+        argv.append(served.announce["ca"])
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result == {"seen": [103, 103, 200], "body": "hello\n"}
