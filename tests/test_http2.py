@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -22,6 +23,8 @@ import h2.connection
 import h2.errors
 import h2.events
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.clients import curl
 from tests.control_process import CLIENT_SECONDS, Served, serving
@@ -349,3 +352,142 @@ def test_nodes_http2_client_sees_the_103s(
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result == {"seen": [103, 103, 200], "body": "hello\n"}
+
+
+# -- the connection's life: idle, shutdown, bad input ---------------------------------------
+
+
+def test_an_idle_connection_gets_goaway_after_the_idle_timeout() -> None:
+    with serving("--idle-timeout", "0.5") as served:
+        client = Client(served)
+        try:
+            stream = client.request("/")
+            client.until_done(stream)
+            begun = time.monotonic()
+            client.read(3)
+            assert client.goaway == h2.errors.ErrorCodes.NO_ERROR
+            assert client.closed
+            assert 0.4 <= time.monotonic() - begun <= 2.0
+        finally:
+            client.close()
+        assert served.client().health()["connections"]["idle_closed"] == 1
+
+
+NODE_DRAIN = """
+const http2 = require('http2');
+const session = http2.connect(process.argv[2]);
+const out = {slow: [], hang: [], goaway: null};
+function open(name, profile) {
+  const req = session.request({':path': '/' + name, 'fakeorigin-profile': profile});
+  req.on('headers', (h) => out[name].push(h[':status']));
+  req.on('response', (h) => out[name].push(h[':status']));
+  req.on('data', () => {});
+  req.on('close', () => { out[name].push('rst:' + req.rstCode); });
+  req.end();
+}
+session.on('goaway', (code, last) => { out.goaway = [code, last]; });
+session.on('close', () => { console.log(JSON.stringify(out)); });
+open('slow', 'processing-trickle');
+open('hang', 'hang');
+setTimeout(() => console.log('started'), 500);
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_sigterm_lets_running_streams_finish_after_goaway(tmp_path: Path) -> None:
+    # Node's client, since the h2 library's refuses every frame after a GOAWAY
+    script = tmp_path / "drain.js"
+    script.write_text(NODE_DRAIN)
+    dump = tmp_path / "journal.jsonl"
+    with serving("--shutdown-grace", "10", "--journal-dump", str(dump)) as served:
+        url = served.origin_url.replace("127.0.0.1", "localhost")
+        node = subprocess.Popen(["node", str(script), url], stdout=subprocess.PIPE, text=True)
+        try:
+            assert node.stdout is not None
+            assert node.stdout.readline().strip() == "started"
+            served.process.send_signal(signal.SIGTERM)
+            line = node.stdout.readline()
+            assert served.process.wait(15) == 0
+        finally:
+            node.kill()
+            node.wait(10)
+            if node.stdout is not None:
+                node.stdout.close()
+    result = json.loads(line)
+    assert result["slow"] == [102] * 5 + [200, "rst:0"]  # every 102, the 200, a clean end
+    assert result["hang"] == ["rst:8"]  # CANCEL: a hang ends at shutdown
+    assert result["goaway"] == [0, 3]  # NO_ERROR, the streams up to 3 go on
+    records = {r["target"]: r for r in map(json.loads, dump.read_text().splitlines())}
+    assert records["/slow"]["outcome"] == "keep-alive"
+    assert records["/hang"]["outcome"] == "closed"
+    assert records["/hang"]["timeline"][-1]["detail"] == (
+        "shutdown: a hang ends here (RST_STREAM CANCEL)"
+    )
+
+
+#: The client preface and an empty SETTINGS frame.
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+
+
+def _raw(served: Served, data: bytes, seconds: float = 1.0) -> bytes:
+    """Send ``data`` on a new connection; everything the server sent until it closed (or
+    ``seconds`` passed)."""
+    received = b""
+    with socket.create_connection(("127.0.0.1", served.origin_port), timeout=seconds) as sock:
+        sock.sendall(data)
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                chunk = sock.recv(65536)
+            except (TimeoutError, ConnectionResetError):
+                break
+            if not chunk:
+                break
+            received += chunk
+    return received
+
+
+def _goaway_code(received: bytes) -> int | None:
+    """The error code of the first GOAWAY frame in ``received`` (frames walked by length)."""
+    at = 0
+    while at + 9 <= len(received):
+        length = int.from_bytes(received[at : at + 3], "big")
+        kind = received[at + 3]
+        if kind == 0x7:
+            payload = received[at + 9 : at + 9 + length]
+            return int.from_bytes(payload[4:8], "big")
+        at += 9 + length
+    return None
+
+
+def test_a_data_frame_on_stream_0_is_a_protocol_error_and_journaled(clear: Served) -> None:
+    bad = b"\x00\x00\x01\x00\x00\x00\x00\x00\x00x"  # DATA on stream 0 (RFC 9113 section 6.1)
+    received = _raw(clear, PREFACE + bad)
+    assert _goaway_code(received) == h2.errors.ErrorCodes.PROTOCOL_ERROR
+    [record] = clear.client().journal()
+    assert record["outcome"] == "bad-request"
+    assert record["error"].startswith("HTTP/2: ")
+    assert "PROTOCOL_ERROR" in record["error"]
+    assert origin_ok(clear)
+
+
+def origin_ok(served: Served) -> bool:
+    client = Client(served)
+    try:
+        stream = client.request("/after")
+        client.until_done(stream)
+        return client.streams[stream].statuses() == [200]
+    finally:
+        client.close()
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(garbage=st.binary(min_size=1, max_size=200))
+def test_random_frames_never_break_the_server(clear: Served, garbage: bytes) -> None:
+    received = _raw(clear, PREFACE + garbage, seconds=0.3)
+    code = _goaway_code(received)
+    assert code is None or code in {e.value for e in h2.errors.ErrorCodes}
+    clear.assert_running()
+    assert origin_ok(clear)

@@ -168,7 +168,9 @@ class ConnectionLifetime(ConnectionState):
         does a ``hang`` (it would only end at ``--max-duration``); a running exchange finishes
         first and its connection is not kept (:meth:`_end`)."""
         exchange = self._exchange
-        if exchange is not None and exchange.hanging:
+        if self._h2 is not None:
+            self._h2.drain()
+        elif exchange is not None and exchange.hanging:
             self.shut_down("shutdown: a hang ends here")
         elif exchange is None and not self._head_started() and not self._closing:
             self._closing = True
@@ -177,6 +179,9 @@ class ConnectionLifetime(ConnectionState):
     def shut_down(self, why: str) -> None:
         """Shutting down, this connection cannot wait any longer: journal an exchange that
         still runs as closed (``why`` in its timeline), and close."""
+        if self._h2 is not None:
+            self._h2.shut_down(why)
+            return
         exchange = self._exchange
         if exchange is not None and exchange.record.outcome is Outcome.RUNNING:
             if exchange.actions is not None:

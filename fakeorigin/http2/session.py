@@ -38,7 +38,7 @@ from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 from h2.config import H2Configuration
-from h2.connection import H2Connection
+from h2.connection import ConnectionState, H2Connection
 from h2.errors import ErrorCodes
 from h2.events import (
     ConnectionTerminated,
@@ -49,6 +49,7 @@ from h2.events import (
     WindowUpdated,
 )
 from h2.exceptions import ProtocolError
+from hyperframe.frame import GoAwayFrame
 from twisted.logger import Logger
 
 from fakeorigin.core.actions import (
@@ -96,6 +97,7 @@ class Stream:
         self.body_read = False  # the engine read the body: acknowledge what arrives at once
         self.unacknowledged = 0
         self.finished = False
+        self.hanging = False
         self.timer: Any = None
         self.deadline: Any = None
 
@@ -128,6 +130,10 @@ class H2Session:
         self.h2 = H2Connection(config=config)
         self.streams: dict[int, Stream] = {}
         self.closing = False
+        self.draining = False
+        self.goaway_sent = False
+        self.peer_gone_away = False
+        self.idle_call: Any = None
         self.h2.initiate_connection()
         self.flush()
 
@@ -139,9 +145,7 @@ class H2Session:
         try:
             events = self.h2.receive_data(data)
         except ProtocolError as err:
-            log.info("fakeorigin: HTTP/2 protocol error from the client: {err}", err=str(err))
-            self.flush()  # h2 has queued the GOAWAY the error calls for
-            self.close()
+            self._bad_input(err)
             return
         for event in events:
             if isinstance(event, RequestReceived):
@@ -157,8 +161,39 @@ class H2Session:
             elif isinstance(event, WindowUpdated):
                 self._window_opened(event.stream_id)
             elif isinstance(event, ConnectionTerminated):
-                self.close()
+                self._peer_goaway(event.error_code)
         self.flush()
+
+    def _peer_goaway(self, code: Any) -> None:
+        """The client sent GOAWAY. With NO_ERROR the streams it already opened go on (RFC
+        9113 section 6.8: GOAWAY only stops new ones; Node.js answers a server's GOAWAY with
+        its own and waits for its streams), so the connection closes when the last one ends;
+        h2 refuses to send anything once it received a GOAWAY, so its state is put back to
+        open for them. With an error code, or nothing open, the connection closes now."""
+        if code == ErrorCodes.NO_ERROR and self.streams:
+            self.peer_gone_away = True
+            self.h2.state_machine.state = ConnectionState.SERVER_OPEN
+            return
+        self.close()
+
+    def _bad_input(self, err: ProtocolError) -> None:
+        """The client broke RFC 9113 (a bad preface or frame, a HEADERS flood, a bad HPACK
+        block, a window overflow, a stream id going backwards...): h2 has queued the GOAWAY
+        with the error code the RFC gives; it goes out, the connection closes, and a
+        bad-request record says why (the server serves on)."""
+        code = getattr(err, "error_code", None)
+        why = f"HTTP/2: {err} (GOAWAY {code.name if code is not None else 'PROTOCOL_ERROR'})"
+        journal = self.factory.state.journal
+        record = journal.open(self.connection_id, 0, self.client, self.clock.seconds())
+        record.http_version = "2"
+        record.error = why
+        record.note(0.0, Event.BAD_REQUEST, None, why)
+        record.outcome = Outcome.BAD_REQUEST
+        journal.touch(record)
+        journal.seal(record)
+        self.goaway_sent = True
+        self.flush()
+        self.close()
 
     def _request(self, stream_id: int, headers: Any, ended: bool) -> None:
         """A request head (``ended``: with END_STREAM, no body follows): open its record and
@@ -185,10 +220,19 @@ class H2Session:
             record.tls = self.protocol._tls_facts()
         stream = Stream(self, stream_id, request, record)
         self.streams[stream_id] = stream
+        if self.idle_call is not None and self.idle_call.active():
+            self.idle_call.cancel()
+        self.idle_call = None
         if ended:
             stream.body.complete = True
             stream.note(Event.BODY_COMPLETE, None, "0 bytes")
         journal.touch(record)
+        if self.draining:  # above the GOAWAY's last-stream-id: not processed (section 6.8)
+            record.error = "fakeorigin is shutting down"
+            stream.note(Event.RESET, None, "RST_STREAM (REFUSED_STREAM): shutting down")
+            self.h2.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
+            self._conclude(stream, Outcome.REFUSED)
+            return
         max_duration = self.factory.settings.max_duration_seconds
         stream.deadline = self.clock.callLater(max_duration, self._max_duration, stream)
         self._choose(stream, None, False)
@@ -359,6 +403,7 @@ class H2Session:
 
     def _end(self, stream: Stream, ending: Ending) -> None:
         if ending is Ending.HANG:
+            stream.hanging = True
             stream.note(Event.HANG)
             return
         if ending is Ending.KEEP_ALIVE:
@@ -373,6 +418,7 @@ class H2Session:
             self._conclude(stream, Outcome.CLOSED)
         else:
             self.h2.close_connection(last_stream_id=stream.stream_id)
+            self.goaway_sent = True
             stream.note(Event.CLOSE, None, "GOAWAY, then the connection is closed")
             self._conclude(stream, Outcome.CLOSED)
             self.flush()
@@ -391,6 +437,61 @@ class H2Session:
         journal.touch(stream.record)
         journal.seal(stream.record)
         self.streams.pop(stream.stream_id, None)
+        if not self.streams and not self.closing:
+            if self.peer_gone_away:
+                self.flush()
+                self.close()
+            elif self.draining:
+                self._goaway()
+            else:
+                seconds = self.factory.settings.idle_timeout_seconds
+                self.idle_call = self.clock.callLater(seconds, self._idle)
+
+    def _idle(self) -> None:
+        """``--idle-timeout`` with no stream open: GOAWAY (NO_ERROR), then close."""
+        self.idle_call = None
+        if not self.streams and not self.closing:
+            self.factory.idle_closed_connections += 1
+            self._goaway()
+
+    def _goaway(self) -> None:
+        """GOAWAY (NO_ERROR) through h2, then close (nothing follows it)."""
+        if not self.goaway_sent:
+            self.goaway_sent = True
+            self.h2.close_connection()
+            self.flush()
+        self.close()
+
+    def drain(self) -> None:
+        """The server is shutting down: GOAWAY now (RFC 9113 section 6.8: no new streams;
+        those open go on), a ``hang`` ends; the connection closes when its last stream ends,
+        or now if none is open."""
+        self.draining = True
+        last = max(self.streams, default=0)  # the highest stream processed, hung ones too
+        for stream in list(self.streams.values()):
+            if stream.hanging:
+                stream.note(Event.CLOSE, None, "shutdown: a hang ends here (RST_STREAM CANCEL)")
+                self.h2.reset_stream(stream.stream_id, ErrorCodes.CANCEL)
+                self._conclude(stream, Outcome.CLOSED)
+        if not self.streams:
+            self._goaway()
+            return
+        # h2 sends nothing after its own GOAWAY, where RFC 9113 lets the streams up to the
+        # frame's last-stream-id finish: the frame is written here, h2 does not know of it.
+        self.flush()
+        goaway = GoAwayFrame(0, last_stream_id=last, error_code=0)
+        self.transport.write(goaway.serialize())
+
+    def shut_down(self, why: str) -> None:
+        """Shutting down, no stream may wait any longer: each is journaled as closed (``why``),
+        then GOAWAY and close."""
+        for stream in list(self.streams.values()):
+            if stream.actions is not None:
+                stream.actions.close()
+            stream.note(Event.CLOSE, None, why)
+            self._conclude(stream, Outcome.CLOSED)
+        if not self.closing:
+            self._goaway()
 
     def _max_duration(self, stream: Stream) -> None:
         stream.deadline = None
@@ -426,6 +527,8 @@ class H2Session:
     def connection_lost(self, why: str) -> None:
         """The connection is gone: every stream still running ends with it."""
         self.closing = True
+        if self.idle_call is not None and self.idle_call.active():
+            self.idle_call.cancel()
         for stream_id in list(self.streams):
             self._gone(stream_id, why)
 
