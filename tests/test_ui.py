@@ -18,23 +18,12 @@ from dataclasses import dataclass, field
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, sync_playwright
 
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.clients import curl
 from tests.control_process import Served, serving
 
 pytestmark = pytest.mark.realsocket
 
-CHROMIUM = "/usr/bin/chromium"
-#: As root in a container, without a network: no sandbox, and none of Chromium's own
-#: connections to Google's hosts (refused here, one console error each).
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TOKEN = "s3cret-token-for-the-page"
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.clients import curl
 from tests.control_process import serving
-from tests.test_ui import CHROMIUM, CHROMIUM_ARGS
 
 
 def main(path: Path) -> None:
