@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.clients import curl
-from tests.control_process import CLIENT_SECONDS, Served, serving
+from tests.control_process import CLIENT_SECONDS, FAKEORIGIN, Served, serving
 
 pytestmark = pytest.mark.realsocket
 
@@ -491,3 +491,98 @@ def test_random_frames_never_break_the_server(clear: Served, garbage: bytes) -> 
     assert code is None or code in {e.value for e in h2.errors.ErrorCodes}
     clear.assert_running()
     assert origin_ok(clear)
+
+
+# -- every bundled profile HTTP/2 carries ----------------------------------------------------
+
+#: Each bundled profile that runs over HTTP/2 (``fakeorigin check --protocols``): what the
+#: client sends (``expect``: a 2 KiB body with Expect: 100-continue, sent once a 100 came or
+#: after a second, as curl does) and what it must see: the statuses in order, the stream's end
+#: (``end``: END_STREAM; ``reset``: RST_STREAM NO_ERROR, the body unread), and the journal's
+#: interim statuses.
+BUNDLED = {
+    "default": ("get", [200], "end", []),
+    "early-hints": ("get", [103, 103, 200], "end", [103, 103]),
+    "expect-continue": ("expect", [100, 200], "end", [100]),
+    "expect-continue-delayed": ("expect", [100, 200], "end", [100]),
+    "expect-ignore": ("expect", [200], "end", []),
+    "expect-final-early": ("expect", [413], "reset", []),
+    "expect-reject": ("expect", [417], "reset", []),
+    "keepalive-race": ("get", [200], "end", []),
+    "keepalive-idle-race": ("get", [200], "end", []),
+    "processing-trickle": ("get", [102] * 5 + [200], "end", [102] * 5),
+    "slow-body": ("get", [200], "end", []),
+}
+
+
+def test_the_table_covers_every_bundled_profile_http2_carries() -> None:
+    done = subprocess.run(
+        [str(FAKEORIGIN), "check", "--protocols"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    carried = {
+        line.split(":", 1)[0]
+        for line in done.stdout.splitlines()
+        if line.split(":", 1)[-1].strip().startswith("http/1.1, h2")
+    }
+    assert carried == {*BUNDLED, "hang"}  # hang: test_hang_ends_at_max_duration
+
+
+@pytest.mark.parametrize("profile", list(BUNDLED))
+@pytest.mark.parametrize("tls", [False, True], ids=["h2c", "h2"])
+def test_every_bundled_profile_over_http2(
+    clear: Served, secure: Served, profile: str, tls: bool
+) -> None:
+    served = secure if tls else clear
+    sends, statuses, ending, interims = BUNDLED[profile]
+    client = Client(served, tls=tls)
+    try:
+        if sends == "expect":
+            body = bytes(2048)
+            stream = client.request(
+                "/up", profile, "POST", b"", headers=[("expect", "100-continue")]
+            )
+            deadline = time.monotonic() + 1.0
+            while time.monotonic() < deadline and not client.streams[stream].items:
+                client.read(0.05)
+            if not client._done(stream) and client.streams[stream].statuses() in ([], [100]):
+                client.send_body(stream, body)
+        else:
+            stream = client.request("/p", profile)
+        client.until_done(stream, seconds=10)
+    finally:
+        client.close()
+    seen = client.streams[stream]
+    assert seen.statuses() == statuses
+    last = seen.items[-1]
+    if ending == "end":
+        assert last == ("end",)
+    else:
+        assert last == ("reset", h2.errors.ErrorCodes.NO_ERROR)
+    if profile == "slow-body":  # 64 bytes dribbled 8 at a time: eight DATA frames, then an
+        # empty one with END_STREAM (the end of a body comes after its last piece)
+        assert [len(item[1]) for item in seen.items if item[0] == "data"] == [8] * 8 + [0]
+    [record] = served.client().journal()
+    assert record["profile"] == profile
+    assert record["http_version"] == "2"
+    timeline = record["timeline"]
+    assert [e["status"] for e in timeline if e["event"] == "interim-sent"] == interims
+    started = [e["status"] for e in timeline if e["event"] == "response-started"]
+    assert started == statuses[-1:]
+    assert record["outcome"] == ("keep-alive" if ending == "end" else "closed")
+
+
+def test_hang_ends_at_max_duration() -> None:
+    with serving("--max-duration", "1") as served:
+        client = Client(served)
+        try:
+            stream = client.request("/", "hang")
+            client.until_done(stream, seconds=5)
+        finally:
+            client.close()
+        assert client.streams[stream].items == [("reset", h2.errors.ErrorCodes.CANCEL)]
+        [record] = served.client().journal()
+        assert record["outcome"] == "max-duration"
