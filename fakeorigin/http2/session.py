@@ -74,6 +74,9 @@ if TYPE_CHECKING:
 
 log = Logger()
 
+#: Body bytes held before they are pumped out mid-step (a large body is not held whole).
+_PUMP_BYTES = 65_536
+
 #: The client connection preface's first line (RFC 9113 section 3.4).
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
@@ -98,6 +101,8 @@ class Stream:
         self.unacknowledged = 0
         self.finished = False
         self.hanging = False
+        self.ending: Ending | None = None  # how it ends, once the rest of the body is out
+        self.blocked = False  # the actions stopped until a window opens
         self.timer: Any = None
         self.deadline: Any = None
 
@@ -310,7 +315,8 @@ class H2Session:
         for stream in streams:
             if stream is not None and stream.pending:
                 self._pump(stream)
-                if not stream.pending and stream.end is None and stream.actions is not None:
+                if stream.blocked and not stream.pending:
+                    stream.blocked = False  # the actions stopped for the window: go on
                     self._advance(stream)
 
     # -- output -----------------------------------------------------------------------------
@@ -326,25 +332,36 @@ class H2Session:
                 self._head(stream, action)
             elif isinstance(action, SendData):
                 stream.pending.append(action.data)
-                self._pump(stream)
             elif isinstance(action, EndBody):
                 stream.end = action
-                self._pump(stream)
             elif isinstance(action, Note):
                 stream.note(action.event, action.status, action.detail)
-            elif isinstance(action, Wait):
-                stream.timer = self.clock.callLater(action.seconds, self._resume, stream)
-                break
-            elif isinstance(action, AwaitBody):
-                self._read_body(stream)
-                if not stream.body.complete:
-                    stream.awaiting_body = True
+            else:
+                # Whatever waits, or ends the exchange, goes after the body pieces so far:
+                # sent now (the last with END_STREAM when the body is over), as the windows
+                # allow.
+                self._pump(stream)
+                if isinstance(action, Wait):
+                    stream.timer = self.clock.callLater(action.seconds, self._resume, stream)
                     break
-            elif isinstance(action, End):
-                self._end(stream, action.ending)
-                break
-            if stream.pending:
-                break  # a flow-control window is full: a WINDOW_UPDATE carries on
+                if isinstance(action, AwaitBody):
+                    self._read_body(stream)
+                    if not stream.body.complete:
+                        stream.awaiting_body = True
+                        break
+                elif isinstance(action, End):
+                    if stream.pending or stream.end is not None:
+                        stream.ending = action.ending  # once the window lets the rest out
+                    else:
+                        self._end(stream, action.ending)
+                    break
+            if sum(map(len, stream.pending)) > _PUMP_BYTES:
+                self._pump(stream)
+                if stream.pending:
+                    stream.blocked = True  # a window is full: a WINDOW_UPDATE carries on
+                    break
+        else:
+            self._pump(stream)
         self.flush()
 
     def _resume(self, stream: Stream) -> None:
@@ -374,11 +391,12 @@ class H2Session:
         stream.note(Event.RESPONSE_STARTED, head.status, action.detail)
         if action.content:
             stream.pending.append(action.content)
-            self._pump(stream)
 
     def _pump(self, stream: Stream) -> None:
-        """Send what the flow-control windows allow; then END_STREAM if it is due."""
+        """Send what the flow-control windows allow; END_STREAM with the last piece when the
+        body is over (or alone, or on a trailers block)."""
         stream_id = stream.stream_id
+        end = stream.end
         while stream.pending:
             window = min(
                 self.h2.local_flow_control_window(stream_id), self.h2.max_outbound_frame_size
@@ -391,15 +409,24 @@ class H2Session:
                 chunk = chunk[:window]
             else:
                 stream.pending.popleft()
+            if not stream.pending and end is not None and not end.trailers:
+                self.h2.send_data(stream_id, chunk, end_stream=True)
+                self._ended_body(stream, end)
+                return
             self.h2.send_data(stream_id, chunk)
-        end = stream.end
         if end is not None:
-            stream.end = None
             if end.trailers:
                 self.h2.send_headers(stream_id, _fields(end.trailers), end_stream=True)
             else:
                 self.h2.end_stream(stream_id)
-            stream.note(Event.RESPONSE_COMPLETE, end.status)
+            self._ended_body(stream, end)
+
+    def _ended_body(self, stream: Stream, end: EndBody) -> None:
+        stream.end = None
+        stream.note(Event.RESPONSE_COMPLETE, end.status)
+        if stream.ending is not None:
+            ending, stream.ending = stream.ending, None
+            self._end(stream, ending)
 
     def _end(self, stream: Stream, ending: Ending) -> None:
         if ending is Ending.HANG:
