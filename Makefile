@@ -81,9 +81,9 @@ load: install
 	$(BIN)/pytest -m load -s tests/reliability/test_load.py
 
 bench-tools:
-	@command -v wrk >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk >/dev/null; \
-	  else echo "make bench needs wrk: install it (Debian/Ubuntu: sudo apt-get install wrk)"; \
+	@{ command -v wrk && command -v h2load; } >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk nghttp2-client >/dev/null; \
+	  else echo "make bench needs wrk and h2load: install them (sudo apt-get install wrk nghttp2-client)"; \
 	    exit 1; fi; }
 
 bench: install bench-tools

@@ -10,7 +10,8 @@ bare twisted.web's first 200, and the pytest fixture's per-test overhead; 3 102 
 and 10,000 connections in the steady state (bench/steady.py: rounds on one server, journal
 full, every collection timed); 4 RSS idle and per held connection; 5 WebSocket echo against
 bare autobahn in the steady state, with the server's CPU per message; 6 plain throughput of
-``--workers 2`` against one process (issue 18, bench/scaling.py). The machines this runs
+``--workers 2`` against one process (issue 18, bench/scaling.py); 7 HTTP/2 throughput with
+h2load against twisted.web's HTTP/2 (issue 15, bench/http2_part.py). The machines this runs
 on are shared and noisy: compare the ratios within one run, never absolute figures across runs.
 
 Every process started here is stopped by its PID; every load is bounded in count and time.
@@ -38,6 +39,7 @@ from types import FrameType
 from typing import Any
 
 import benchlib
+import http2_part
 import parts
 import scaling
 import steady
@@ -51,6 +53,7 @@ PARTS: dict[str, Callable[[Config], Part]] = {
     "memory": parts.memory,
     "websocket": steady.websocket,
     "workers": scaling.workers,
+    "http2": http2_part.http2,
 }
 
 #: Kept between runs: the children's bytecode.

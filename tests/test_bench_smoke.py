@@ -17,7 +17,7 @@ import pytest
 pytestmark = pytest.mark.realsocket
 
 RUNNER = Path(__file__).resolve().parent.parent / "bench" / "run.py"
-PARTS = ["throughput", "startup", "trickle", "memory", "websocket", "workers"]
+PARTS = ["throughput", "startup", "trickle", "memory", "websocket", "workers", "http2"]
 
 
 @pytest.mark.parametrize("part", PARTS)

@@ -1,0 +1,108 @@
+"""Part 7 of ``bench/run.py``: HTTP/2 throughput with h2load (Debian's nghttp2-client), issue 15.
+
+fakeorigin over TLS (ALPN h2) and twisted.web's own HTTP/2 (TLS only) side by side, plus
+fakeorigin's prior-knowledge h2c, each at 1 and 50 connections with 10 concurrent streams per
+connection, for a fixed number of requests; servers pinned as in part 1, h2load on the load
+CPU. Runs alternate between the servers; the median of the runs is reported with the worst.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import shutil
+import statistics
+import subprocess
+from typing import Any
+
+import benchlib
+from parts import (
+    Config,
+    Part,
+    SkipPartError,
+    Table,
+    Target,
+    fakeorigin_argv,
+    fx,
+    peer_argv,
+    ratio,
+    start_all,
+    thousands,
+)
+
+TARGET = 1.5
+STREAMS = 10
+
+
+def h2load(config: Config, url: str, connections: int, requests: int) -> float:
+    """Requests a second h2load measured (its ``finished in`` line)."""
+    argv = ["h2load", "-n", str(requests), "-c", str(connections), "-m", str(STREAMS), url + "/"]
+    if config.load_cpus:
+        argv = ["taskset", "-c", ",".join(map(str, sorted(config.load_cpus))), *argv]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+    found = re.search(r"finished in [\d.]+m?s, ([\d.]+) req/s", done.stdout)
+    failed = re.search(r"(\d+) failed", done.stdout)
+    if done.returncode != 0 or found is None or (failed and int(failed[1])):
+        raise RuntimeError(f"h2load failed: {done.stdout[-800:]} {done.stderr[-400:]}")
+    return float(found[1])
+
+
+def http2(config: Config) -> Part:
+    part = Part("http2", "7. HTTP/2: plain 200 with h2load, 10 streams per connection")
+    if shutil.which("h2load") is None:
+        raise SkipPartError("h2load is not installed (Debian: apt-get install nghttp2-client)")
+    if importlib.util.find_spec("priority") is None:
+        raise SkipPartError("twisted.web's HTTP/2 needs twisted[http2] (pip install priority)")
+    servers = {
+        "fakeorigin h2": fakeorigin_argv(config, "plain", extra=["--tls"]),
+        "twisted.web h2": peer_argv(config, "hello_twisted_h2.py"),
+        "fakeorigin h2c": fakeorigin_argv(config, "plain"),
+    }
+    children = start_all(config, servers)
+    requests = 2_000 if config.smoke else 30_000
+    runs = 1 if config.smoke else 3
+    try:
+        urls = {name: benchlib.origin_url(child.info) for name, child in children.items()}
+        results: dict[int, dict[str, list[float]]] = {}
+        for connections in (1, 50):
+            rates: dict[str, list[float]] = {name: [] for name in urls}
+            for run in range(runs):
+                names = list(urls)
+                for name in names[run % len(names) :] + names[: run % len(names)]:
+                    rates[name].append(h2load(config, urls[name], connections, requests))
+            results[connections] = rates
+    finally:
+        for child in children.values():
+            child.stop()
+    table = Table(
+        [
+            "connections",
+            *(f"{name} req/s (worst)" for name in servers),
+            "fakeorigin h2 / twisted.web h2",
+        ]
+    )
+    data: dict[str, Any] = {}
+    for connections, rates in results.items():
+        medians = {name: statistics.median(values) for name, values in rates.items()}
+        data[str(connections)] = {"median": medians, "runs": rates}
+        table.rows.append(
+            [str(connections)]
+            + [f"{thousands(medians[n])} ({thousands(min(rates[n]))})" for n in servers]
+            + [fx(ratio(medians["fakeorigin h2"], medians["twisted.web h2"]))]
+        )
+        measured = ratio(medians["fakeorigin h2"], medians["twisted.web h2"])
+        part.targets.append(
+            Target(
+                f"HTTP/2 over TLS >= {TARGET}x twisted.web's HTTP/2 at {connections} connections",
+                fx(measured),
+                measured >= TARGET,
+            )
+        )
+    part.tables.append(table)
+    part.data = data
+    part.notes.append(
+        f"h2load -n {requests} -m {STREAMS}; {runs} runs per server and level, alternating; "
+        "both TLS servers use a certificate from a throwaway CA (h2load does not verify). "
+        "Not measured yet: 102 timing over HTTP/2."
+    )
+    return part
