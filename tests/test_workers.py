@@ -41,6 +41,7 @@ from tests.control_process import (
     serving,
     stop,
 )
+from tests.h2client import Client
 from tests.memory import MemoryOrigin, bundled_profiles, profile
 
 HOST = "127.0.0.1"
@@ -386,3 +387,25 @@ def test_an_ssl_endpoint_is_refused_with_workers() -> None:
         stop(process)
     assert process.returncode == 2
     assert b"an ssl: endpoint cannot be shared" in err
+
+
+@pytest.mark.realsocket
+def test_http2_streams_claim_a_counted_rule_across_workers() -> None:
+    with serving("--workers", "2") as served:
+        control = served.client()
+        control.put_profile("counted", {"steps": [{"respond": {"status": 209}}]})
+        control.add_rule(profile="counted", path_prefix="/c", times=7)
+        clients = [Client(served) for _ in range(4)]
+        try:
+            streams = [(c, c.request(f"/c/{i}")) for c in clients for i in range(5)]
+            for c in clients:
+                c.until_done(*[s for owner, s in streams if owner is c])
+        finally:
+            for c in clients:
+                c.close()
+        statuses = [c.streams[s].statuses()[0] for c, s in streams]
+        assert statuses.count(209) == 7
+        assert statuses.count(200) == 13
+        entries = control.journal()
+        assert {e["http_version"] for e in entries} == {"2"}
+        assert sum(e["selected_by"] == "rule" for e in entries) == 7
