@@ -495,6 +495,9 @@ SealedRecord = tuple[int, str | None, str | None, str | None, str, bytes]
 
 _OUTCOMES = {outcome.value: outcome for outcome in Outcome}
 
+#: A record's ``error`` when fakeorigin itself failed (the traceback is in the log).
+INTERNAL_ERROR = "internal error: see the server log"
+
 
 class Journal:
     """A ring buffer of exchange records, oldest evicted first.

@@ -21,7 +21,7 @@ from fakeorigin.core.admission import (
     DEFAULT_MAX_CONNECTIONS,
     Limits,
 )
-from fakeorigin.core.state import OriginState
+from fakeorigin.core.state import Claim, OriginState
 from fakeorigin.http1.protocol import OriginProtocol, RefusedProtocol
 from fakeorigin.http1.settings import OriginSettings
 from fakeorigin.transport.timers import TimerHeap
@@ -86,6 +86,13 @@ class OriginFactory(ServerFactory):
         #: In a worker of ``--workers N``: asks the parent for one use of a counted rule
         #: (:class:`fakeorigin.core.state.Claim`); set by :mod:`fakeorigin.workers.child`.
         self.claim: Callable[[int], Deferred[bool]] = _no_parent
+
+    def ask(self, claim: Claim, then: Callable[[Claim, bool], None]) -> None:
+        """Ask the parent of ``--workers N`` for one use of ``claim``'s rule; ``then(claim,
+        granted)`` with the answer (not granted when the parent cannot answer)."""
+        asked = self.claim(claim.rule.id)
+        asked.addCallback(lambda granted: then(claim, granted))
+        asked.addErrback(lambda _: then(claim, False))
 
     def buildProtocol(self, addr: IAddress | None) -> OriginProtocol:  # noqa: N802 (Twisted API)
         limit = self.max_connections

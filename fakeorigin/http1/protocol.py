@@ -53,7 +53,7 @@ from fakeorigin.core.engine import (
     Wait,
     run_exchange,
 )
-from fakeorigin.core.journal import RAW_REQUEST_BYTES, Event, Outcome
+from fakeorigin.core.journal import INTERNAL_ERROR, RAW_REQUEST_BYTES, Event, Outcome
 from fakeorigin.core.profile import ConnectionPolicy
 from fakeorigin.core.state import Claim, UnknownProfileError
 from fakeorigin.core.wire import RequestHead, reason_phrase, simple_request
@@ -74,8 +74,6 @@ if TYPE_CHECKING:
 
 log = Logger()
 
-#: A record's ``error`` when fakeorigin itself failed (the traceback is in the log).
-INTERNAL_ERROR = "internal error: see the server log"
 
 #: Pipelined bytes h11 may hold while a request is served; beyond, reading pauses (TCP flow
 #: control holds the rest at the client) until that request's turn comes.
@@ -568,9 +566,7 @@ class OriginProtocol(TransportEvents, ConnectionLifetime, Protocol):
             self._internal_error(exchange, "choosing its profile")
             return
         if isinstance(selection, Claim):
-            asked = self.factory.claim(selection.rule.id)
-            asked.addCallback(lambda yes: self._choose(exchange, selection, yes))
-            asked.addErrback(lambda _: self._choose(exchange, selection, False))
+            self.factory.ask(selection, lambda claim, yes: self._choose(exchange, claim, yes))
             return
         record.profile = selection.profile.name
         record.selected_by = selection.selected_by

@@ -33,6 +33,7 @@ is the stream id and its ``http_version`` ``2``.
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
@@ -64,7 +65,7 @@ from fakeorigin.core.actions import (
     Wait,
 )
 from fakeorigin.core.engine import Action, run_exchange
-from fakeorigin.core.journal import BodyRecord, Event, ExchangeRecord, Outcome
+from fakeorigin.core.journal import INTERNAL_ERROR, BodyRecord, Event, ExchangeRecord, Outcome
 from fakeorigin.core.protocols import H2
 from fakeorigin.core.state import Claim, Selection, UnknownProfileError
 from fakeorigin.core.wire import RequestHead
@@ -256,10 +257,15 @@ class H2Session:
             stream.record.selected_by = "header"
             self._refuse(stream, 400, f"{err}\n")
             return
+        except Exception:
+            log.failure("fakeorigin: choosing the profile of an HTTP/2 stream failed")
+            stream.record.error = INTERNAL_ERROR
+            self._refuse(
+                stream, 500, "500 Internal Server Error: fakeorigin failed (see its log)\n"
+            )
+            return
         if isinstance(selection, Claim):
-            asked = self.factory.claim(selection.rule.id)
-            asked.addCallback(lambda yes: self._choose(stream, selection, yes))
-            asked.addErrback(lambda _: self._choose(stream, selection, False))
+            self.factory.ask(selection, lambda claim, yes: self._choose(stream, claim, yes))
             return
         self._run(stream, selection)
 
@@ -322,9 +328,23 @@ class H2Session:
     # -- output -----------------------------------------------------------------------------
 
     def _advance(self, stream: Stream) -> None:
-        """Carry out the stream's actions until one has to wait."""
+        """Carry out the stream's actions until one has to wait; a failure of fakeorigin's
+        own resets the stream (INTERNAL_ERROR) and is logged and journaled."""
         if stream.actions is None or stream.finished:
             return
+        try:
+            self._carry_out(stream)
+        except Exception:
+            log.failure("fakeorigin: an HTTP/2 stream's exchange failed")
+            stream.record.error = INTERNAL_ERROR
+            stream.note(Event.RESET, None, "RST_STREAM (INTERNAL_ERROR): " + INTERNAL_ERROR)
+            with contextlib.suppress(Exception):
+                self.h2.reset_stream(stream.stream_id, ErrorCodes.INTERNAL_ERROR)
+            self._conclude(stream, Outcome.RESET)
+        self.flush()
+
+    def _carry_out(self, stream: Stream) -> None:
+        assert stream.actions is not None
         for action in stream.actions:
             if isinstance(action, SendInterim):
                 self._interim(stream, action)

@@ -19,10 +19,9 @@ from hypothesis import strategies as st
 from fakeorigin.core.actions import End
 from fakeorigin.core.admission import Limits
 from fakeorigin.core.engine import run_exchange
-from fakeorigin.core.journal import RAW_REQUEST_BYTES, Event, Outcome
+from fakeorigin.core.journal import INTERNAL_ERROR, RAW_REQUEST_BYTES, Event, Outcome
 from fakeorigin.core.state import OriginState
 from fakeorigin.core.wire import valid_host
-from fakeorigin.http1.protocol import INTERNAL_ERROR
 from tests.memory import DATE, SERVER, Feed, MemoryOrigin, timeline
 from tests.reliability.support import (
     CORPUS,
