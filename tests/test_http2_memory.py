@@ -14,6 +14,7 @@ import h2.events
 import pytest
 
 import fakeorigin.http2.session as session_module
+from fakeorigin.core.engine import run_exchange
 from fakeorigin.core.journal import INTERNAL_ERROR
 from tests.memory import Client, MemoryOrigin
 from tests.reliability.support import captured_logs
@@ -68,12 +69,10 @@ def test_a_stream_is_served_in_memory() -> None:
 def test_a_failure_inside_a_stream_resets_it_and_the_connection_serves_on(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    real = session_module.run_exchange
-
     def broken(profile: Any, view: Any, *args: Any) -> Generator[Any, None, None]:
         if view.request.target == b"/boom":
             raise RuntimeError("a bug in the engine")
-        yield from real(profile, view, *args)
+        yield from run_exchange(profile, view, *args)
 
     monkeypatch.setattr(session_module, "run_exchange", broken)
     peer = H2Peer(MemoryOrigin())
