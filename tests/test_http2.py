@@ -166,6 +166,31 @@ def test_reset_and_close_steps(clear: Served, client: Client) -> None:
     assert outcomes == ["reset", "closed"]
 
 
+@pytest.mark.parametrize("code", ["REFUSED_STREAM", "CANCEL", "ENHANCE_YOUR_CALM"])
+def test_a_reset_with_a_chosen_error_code(clear: Served, client: Client, code: str) -> None:
+    clear.client().put_profile("reset-code", {"steps": [{"reset": {"h2_error": code}}]})
+    stream = client.request("/", "reset-code")
+    client.until_done(stream)
+    assert client.streams[stream].items == [("reset", h2.errors.ErrorCodes[code])]
+    assert client.goaway is None  # only the stream
+    [record] = clear.client().journal()
+    assert record["timeline"][-1]["detail"] == f"RST_STREAM ({code})"
+
+
+def test_a_reset_of_the_whole_connection(clear: Served, client: Client) -> None:
+    steps = [
+        {"respond": {"status": 200}},
+        {"reset": {"h2_error": "PROTOCOL_ERROR", "h2_connection": True}},
+    ]
+    clear.client().put_profile("reset-connection", {"steps": steps})
+    stream = client.request("/", "reset-connection")
+    client.until_done(stream)
+    client.read(1)
+    assert client.streams[stream].statuses() == [200]
+    assert client.goaway == h2.errors.ErrorCodes.PROTOCOL_ERROR
+    assert client.closed
+
+
 def test_alpn_h2_on_the_tls_port(secure: Served) -> None:
     client = Client(secure, tls=True)
     try:

@@ -17,6 +17,7 @@ from enum import Enum
 from typing import ClassVar
 
 from fakeorigin.core.journal import Event
+from fakeorigin.core.profile.steps import Reset
 from fakeorigin.core.profile.websocket import WebSocket
 from fakeorigin.core.wire import Header
 
@@ -171,9 +172,11 @@ class AwaitBody:
 
 @dataclass(frozen=True, slots=True)
 class End:
-    """The exchange is over; the connection goes on as ``ending`` says."""
+    """The exchange is over; the connection goes on as ``ending`` says. ``reset``: the
+    ``reset`` step that ended it (its HTTP/2 error code), None otherwise."""
 
     ending: Ending
+    reset: Reset | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -102,7 +102,7 @@ class Stream:
         self.unacknowledged = 0
         self.finished = False
         self.hanging = False
-        self.ending: Ending | None = None  # how it ends, once the rest of the body is out
+        self.ending: End | None = None  # how it ends, once the rest of the body is out
         self.blocked = False  # the actions stopped until a window opens
         self.timer: Any = None
         self.deadline: Any = None
@@ -371,9 +371,9 @@ class H2Session:
                         break
                 elif isinstance(action, End):
                     if stream.pending or stream.end is not None:
-                        stream.ending = action.ending  # once the window lets the rest out
+                        stream.ending = action  # once the window lets the rest out
                     else:
-                        self._end(stream, action.ending)
+                        self._end(stream, action)
                     break
             if sum(map(len, stream.pending)) > _PUMP_BYTES:
                 self._pump(stream)
@@ -448,7 +448,8 @@ class H2Session:
             ending, stream.ending = stream.ending, None
             self._end(stream, ending)
 
-    def _end(self, stream: Stream, ending: Ending) -> None:
+    def _end(self, stream: Stream, end: End) -> None:
+        ending = end.ending
         if ending is Ending.HANG:
             stream.hanging = True
             stream.note(Event.HANG)
@@ -456,8 +457,18 @@ class H2Session:
         if ending is Ending.KEEP_ALIVE:
             self._conclude(stream, Outcome.KEEP_ALIVE)
         elif ending is Ending.RESET:
-            self.h2.reset_stream(stream.stream_id, ErrorCodes.INTERNAL_ERROR)
-            stream.note(Event.RESET, None, "RST_STREAM (INTERNAL_ERROR)")
+            name = end.reset.h2_error if end.reset is not None else "INTERNAL_ERROR"
+            code = ErrorCodes[name]
+            if end.reset is not None and end.reset.h2_connection:
+                stream.note(Event.RESET, None, f"GOAWAY ({name}), then the connection is closed")
+                self._conclude(stream, Outcome.RESET)
+                self.h2.close_connection(error_code=code, last_stream_id=stream.stream_id)
+                self.goaway_sent = True
+                self.flush()
+                self.close()
+                return
+            self.h2.reset_stream(stream.stream_id, code)
+            stream.note(Event.RESET, None, f"RST_STREAM ({name})")
             self._conclude(stream, Outcome.RESET)
         elif not stream.body.complete:
             self.h2.reset_stream(stream.stream_id, ErrorCodes.NO_ERROR)

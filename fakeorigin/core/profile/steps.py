@@ -329,15 +329,46 @@ class Close(_Model):
     """
 
 
+#: RFC 9113 section 7's error codes, by name.
+H2ErrorCode = Literal[
+    "NO_ERROR",
+    "PROTOCOL_ERROR",
+    "INTERNAL_ERROR",
+    "FLOW_CONTROL_ERROR",
+    "SETTINGS_TIMEOUT",
+    "STREAM_CLOSED",
+    "FRAME_SIZE_ERROR",
+    "REFUSED_STREAM",
+    "CANCEL",
+    "COMPRESSION_ERROR",
+    "CONNECT_ERROR",
+    "ENHANCE_YOUR_CALM",
+    "INADEQUATE_SECURITY",
+    "HTTP_1_1_REQUIRED",
+]
+
+
 class Reset(_Model):
     """Flush what was written, then reset the connection (TCP RST, via SO_LINGER 0).
 
-    Over TLS the connection is aborted at once: bytes not yet sent are lost.
+    Over TLS the connection is aborted at once: bytes not yet sent are lost. Over HTTP/2 the
+    stream is reset instead: RST_STREAM with ``h2_error`` (RFC 9113 section 6.4), or, with
+    ``h2_connection``, the whole connection: GOAWAY with that code, then the TCP connection
+    closes (section 5.4.1).
+
+    Fields:
+        h2_error: the HTTP/2 error code by name (RFC 9113 section 7); default INTERNAL_ERROR.
+            REFUSED_STREAM tells the client nothing was processed (it may retry), CANCEL that
+            the stream is no longer needed. Ignored over HTTP/1.1.
+        h2_connection: over HTTP/2, end the connection (GOAWAY) rather than the stream.
 
     ```yaml
-    - reset: {}
+    - reset: {h2_error: REFUSED_STREAM}  # or reset: {} (over HTTP/2: INTERNAL_ERROR)
     ```
     """
+
+    h2_error: H2ErrorCode = "INTERNAL_ERROR"
+    h2_connection: bool = False
 
 
 class Hang(_Model):
