@@ -29,7 +29,6 @@ from fakeorigin.core.engine import (
 )
 from fakeorigin.core.journal import BodyRecord, Event
 from fakeorigin.core.profile import STEP_KINDS, Profile
-from fakeorigin.core.profile.steps import Reset
 from fakeorigin.core.wire import RequestHead
 from fakeorigin.http1.framer import FRAMES, Http1Framer, error_response
 from tests.memory import DATE, SERVER, START, profile
@@ -170,7 +169,7 @@ CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 PROCESSING = b"HTTP/1.1 102 Processing\r\n\r\n"
 KEEP = End(Ending.KEEP_ALIVE)
 CLOSE = End(Ending.CLOSE)
-RESET = End(Ending.RESET, Reset())  # the reset step ends it: its HTTP/2 error code with it
+RESET = End(Ending.RESET)
 HANG = End(Ending.HANG)
 CLOSE_STEP: dict[str, Any] = {"close": {}}
 HTTP10_1XX = "HTTP/1.0 request: no 1xx to HTTP/1.0 (RFC 9110 section 15.2)"

@@ -17,7 +17,6 @@ from enum import Enum
 from typing import ClassVar
 
 from fakeorigin.core.journal import Event
-from fakeorigin.core.profile.steps import Reset
 from fakeorigin.core.profile.websocket import WebSocket
 from fakeorigin.core.wire import Header
 
@@ -172,11 +171,13 @@ class AwaitBody:
 
 @dataclass(frozen=True, slots=True)
 class End:
-    """The exchange is over; the connection goes on as ``ending`` says. ``reset``: the
-    ``reset`` step that ended it (its HTTP/2 error code), None otherwise."""
+    """The exchange is over; the connection goes on as ``ending`` says. A ``reset`` step's
+    HTTP/2 error code (by name) and whether it ends the whole HTTP/2 connection come along
+    (HTTP/1.1 has one reset)."""
 
     ending: Ending
-    reset: Reset | None = None
+    h2_error: str = "INTERNAL_ERROR"
+    h2_connection: bool = False
 
 
 @dataclass(frozen=True, slots=True)

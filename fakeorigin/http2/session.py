@@ -34,9 +34,10 @@ is the stream id and its ``http_version`` ``2``.
 from __future__ import annotations
 
 import contextlib
+import random
 from collections import deque
-from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Generator
+from typing import Any, Protocol
 
 from h2.config import H2Configuration
 from h2.connection import ConnectionState, H2Connection
@@ -51,6 +52,7 @@ from h2.events import (
 )
 from h2.exceptions import ProtocolError
 from hyperframe.frame import GoAwayFrame
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from fakeorigin.core.actions import (
@@ -67,11 +69,33 @@ from fakeorigin.core.actions import (
 from fakeorigin.core.engine import Action, run_exchange
 from fakeorigin.core.journal import INTERNAL_ERROR, BodyRecord, Event, ExchangeRecord, Outcome
 from fakeorigin.core.protocols import H2
-from fakeorigin.core.state import Claim, Selection, UnknownProfileError
+from fakeorigin.core.state import Claim, OriginState, Selection, UnknownProfileError
 from fakeorigin.core.wire import RequestHead
 
-if TYPE_CHECKING:
-    from fakeorigin.http1.factory import OriginFactory
+
+class SessionSettings(Protocol):
+    """The limits a session applies (``OriginSettings``)."""
+
+    @property
+    def max_duration_seconds(self) -> float: ...
+
+    @property
+    def idle_timeout_seconds(self) -> float: ...
+
+
+class SessionFactory(Protocol):
+    """What a session reads of the origin's factory (``OriginFactory``, which hands the
+    connection over): the state, the clock, the settings, the random source, how it asks the
+    parent of ``--workers N`` for a counted rule, and the idle-close count."""
+
+    state: OriginState
+    clock: IReactorTime
+    settings: SessionSettings
+    rng: random.Random
+    idle_closed_connections: int
+
+    def ask(self, claim: Claim, then: Callable[[Claim, bool], None]) -> None: ...
+
 
 log = Logger()
 
@@ -125,7 +149,7 @@ class H2Session:
     """The HTTP/2 connection: h2's state machine fed by the transport, one :class:`Stream`
     per request."""
 
-    def __init__(self, protocol: Any, factory: OriginFactory, connection_id: int) -> None:
+    def __init__(self, protocol: Any, factory: SessionFactory, connection_id: int) -> None:
         self.protocol = protocol
         self.transport = protocol.transport
         self.factory = factory
@@ -457,9 +481,9 @@ class H2Session:
         if ending is Ending.KEEP_ALIVE:
             self._conclude(stream, Outcome.KEEP_ALIVE)
         elif ending is Ending.RESET:
-            name = end.reset.h2_error if end.reset is not None else "INTERNAL_ERROR"
+            name = end.h2_error
             code = ErrorCodes[name]
-            if end.reset is not None and end.reset.h2_connection:
+            if end.h2_connection:
                 stream.note(Event.RESET, None, f"GOAWAY ({name}), then the connection is closed")
                 self._conclude(stream, Outcome.RESET)
                 self.h2.close_connection(error_code=code, last_stream_id=stream.stream_id)

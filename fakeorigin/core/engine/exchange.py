@@ -112,7 +112,10 @@ def run_exchange(
 
         ending = CATALOGUE[last.value.id].ending
     if ending is not None and ending is not Ending.KEEP_ALIVE:
-        yield End(ending, last.value if kind == "reset" else None)
+        if kind == "reset":
+            yield End(ending, last.value.h2_error, last.value.h2_connection)
+        else:
+            yield End(ending)
         return
     keep = view.body.complete and not run.closing
     yield End(Ending.KEEP_ALIVE if keep else Ending.CLOSE)
