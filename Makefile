@@ -36,9 +36,9 @@ run: install
 # for the violation catalogue's verdicts, nginx and HAProxy in front for the keep-alive race
 # (each run in the foreground by the test: a policy-rc.d keeps apt from starting their services),
 # and Debian's chromium, driven by Playwright, for the journal page.
-TEST_PACKAGES := curl nodejs nginx haproxy chromium
+TEST_PACKAGES := curl nodejs nginx haproxy chromium nghttp2-client
 test-tools:
-	@missing=""; for tool in curl node nginx haproxy chromium; do \
+	@missing=""; for tool in curl node nginx haproxy chromium h2load; do \
 	  PATH="$$PATH:/usr/sbin" command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
 	[ -z "$$missing" ] || { \
 	  if [ "$$(id -u)" = 0 ]; then \
