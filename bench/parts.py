@@ -833,7 +833,7 @@ def _hold(config: Config, name: str, argv: list[str], connections: int) -> dict[
 
 def fakeorigin_websocket(config: Config) -> str | None:
     """Why fakeorigin's echo cannot be measured yet; None when it can."""
-    if not (config.source / "fakeorigin" / "websocket.py").exists():
+    if not (config.source / "fakeorigin" / "websocket" / "session.py").exists():
         return "fakeorigin/websocket/session.py does not exist yet"
     if not (config.source / "profiles" / "websocket-echo.yaml").exists():
         return "profiles/websocket-echo.yaml does not exist yet"
