@@ -269,7 +269,8 @@ class OriginProtocol(TransportEvents, ConnectionLifetime, Protocol):
         self._timers.cancel(self._head_call)
         self._head_call = None
         self._handshake_done = True
-        self._h2 = H2Session(self, self.factory, self.connection_id)
+        tls = self._tls_facts() if self._over_tls else None
+        self._h2 = H2Session(self.transport, self.factory, self.connection_id, self._client, tls)
         self._h2.feed(data)
 
     def _skip_empty_lines(self, data: bytes) -> bytes:

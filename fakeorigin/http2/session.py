@@ -23,8 +23,13 @@ What each of the engine's messages becomes (:mod:`fakeorigin.core.actions`):
 - ``End``: keep-alive ends the stream's exchange; close sends GOAWAY and closes the
   connection once it is written, or, when the request body is not complete, only ends the
   stream with RST_STREAM(NO_ERROR) (section 8.1: a complete response "prior to the client
-  sending an entire request"); reset sends RST_STREAM(INTERNAL_ERROR); hang leaves the stream
-  open until the client resets it or ``--max-duration`` (RST_STREAM(CANCEL)).
+  sending an entire request"); reset sends RST_STREAM with the step's ``h2_error`` (or GOAWAY
+  with it, ``h2_connection``); hang leaves the stream open until the client resets it or
+  ``--max-duration`` (RST_STREAM(CANCEL)).
+
+The connection's own life: ``--idle-timeout`` with no stream open ends it with GOAWAY;
+shutdown sends GOAWAY and lets the streams already open finish (:meth:`H2Session.drain`); bad
+input from the client gets h2's GOAWAY and a bad-request record.
 
 A profile with a step HTTP/2 cannot carry (raw bytes, the HTTP/1.1 violations, WebSocket) is
 answered 501 by the engine (``Profile.protocols``). Over HTTP/2 a journal record's ``index``
@@ -71,6 +76,7 @@ from fakeorigin.core.journal import INTERNAL_ERROR, BodyRecord, Event, ExchangeR
 from fakeorigin.core.protocols import H2
 from fakeorigin.core.state import Claim, OriginState, Selection, UnknownProfileError
 from fakeorigin.core.wire import RequestHead
+from fakeorigin.transport.tls_facts import TlsFacts
 
 
 class SessionSettings(Protocol):
@@ -101,9 +107,6 @@ log = Logger()
 
 #: Body bytes held before they are pumped out mid-step (a large body is not held whole).
 _PUMP_BYTES = 65_536
-
-#: The client connection preface's first line (RFC 9113 section 3.4).
-PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 
 class Stream:
@@ -149,13 +152,22 @@ class H2Session:
     """The HTTP/2 connection: h2's state machine fed by the transport, one :class:`Stream`
     per request."""
 
-    def __init__(self, protocol: Any, factory: SessionFactory, connection_id: int) -> None:
-        self.protocol = protocol
-        self.transport = protocol.transport
+    def __init__(
+        self,
+        transport: Any,
+        factory: SessionFactory,
+        connection_id: int,
+        client: str,
+        tls: TlsFacts | None = None,
+    ) -> None:
+        """``client``: the peer's address as the journal writes it; ``tls``: the connection's
+        TLS facts (None in cleartext)."""
+        self.transport = transport
         self.factory = factory
         self.clock = factory.clock
         self.connection_id = connection_id
-        self.client = _peer(self.transport)
+        self.client = client
+        self.tls = tls
         config = H2Configuration(client_side=False, header_encoding=None)
         self.h2 = H2Connection(config=config)
         self.streams: dict[int, Stream] = {}
@@ -246,8 +258,7 @@ class H2Session:
         record.target = request.target.decode("latin-1")
         record.http_version = "2"
         record.headers = request.headers
-        if self.protocol._over_tls:
-            record.tls = self.protocol._tls_facts()
+        record.tls = self.tls
         stream = Stream(self, stream_id, request, record)
         self.streams[stream_id] = stream
         if self.idle_call is not None and self.idle_call.active():
@@ -618,13 +629,3 @@ class H2Session:
 def _fields(fields: Any) -> list[tuple[bytes, bytes]]:
     """Header fields for h2: names lower-cased (RFC 9113 section 8.2.1)."""
     return [(name.lower(), value) for name, value in fields]
-
-
-def _peer(transport: Any) -> str:
-    try:
-        peer = transport.getPeer()
-    except Exception:
-        return "unknown"
-    host = getattr(peer, "host", None)
-    port = getattr(peer, "port", None)
-    return f"{host}:{port}" if host is not None else str(peer)
