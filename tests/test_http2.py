@@ -14,6 +14,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import h2.config
 import h2.connection
@@ -148,47 +149,52 @@ def test_a_profile_http2_cannot_carry_is_answered_501(clear: Served, client: Cli
     assert record["profile"] == "violation-lf-only-line-endings"
 
 
-def test_reset_and_close_steps(clear: Served, client: Client) -> None:
-    clear.client().put_profile("reset-now", {"steps": [{"reset": {}}]})
-    stream = client.request("/", "reset-now")
-    client.until_done(stream)
-    assert client.streams[stream].items == [("reset", h2.errors.ErrorCodes.INTERNAL_ERROR)]
-    clear.client().put_profile(
-        "close-now", {"steps": [{"respond": {"status": 200}}, {"close": {}}]}
-    )
-    stream = client.request("/", "close-now")
-    client.until_done(stream)
-    client.read(1)
-    assert client.streams[stream].statuses() == [200]
-    assert client.goaway == h2.errors.ErrorCodes.NO_ERROR
-    assert client.closed
-    outcomes = [r["outcome"] for r in clear.client().journal()]
-    assert outcomes == ["reset", "closed"]
-
-
-@pytest.mark.parametrize("code", ["REFUSED_STREAM", "CANCEL", "ENHANCE_YOUR_CALM"])
-def test_a_reset_with_a_chosen_error_code(clear: Served, client: Client, code: str) -> None:
-    clear.client().put_profile("reset-code", {"steps": [{"reset": {"h2_error": code}}]})
+@pytest.mark.parametrize(
+    ("reset", "code"),
+    [
+        ({}, "INTERNAL_ERROR"),
+        ({"h2_error": "REFUSED_STREAM"}, "REFUSED_STREAM"),
+        ({"h2_error": "CANCEL"}, "CANCEL"),
+        ({"h2_error": "ENHANCE_YOUR_CALM"}, "ENHANCE_YOUR_CALM"),
+    ],
+)
+def test_a_reset_resets_the_stream_with_its_code(
+    clear: Served, client: Client, reset: dict[str, str], code: str
+) -> None:
+    clear.client().put_profile("reset-code", {"steps": [{"reset": reset}]})
     stream = client.request("/", "reset-code")
     client.until_done(stream)
     assert client.streams[stream].items == [("reset", h2.errors.ErrorCodes[code])]
     assert client.goaway is None  # only the stream
     [record] = clear.client().journal()
+    assert record["outcome"] == "reset"
     assert record["timeline"][-1]["detail"] == f"RST_STREAM ({code})"
 
 
-def test_a_reset_of_the_whole_connection(clear: Served, client: Client) -> None:
-    steps = [
-        {"respond": {"status": 200}},
-        {"reset": {"h2_error": "PROTOCOL_ERROR", "h2_connection": True}},
-    ]
-    clear.client().put_profile("reset-connection", {"steps": steps})
-    stream = client.request("/", "reset-connection")
+@pytest.mark.parametrize(
+    ("last", "code", "outcome"),
+    [
+        ({"close": {}}, "NO_ERROR", "closed"),
+        (
+            {"reset": {"h2_error": "PROTOCOL_ERROR", "h2_connection": True}},
+            "PROTOCOL_ERROR",
+            "reset",
+        ),
+    ],
+    ids=["close", "reset-connection"],
+)
+def test_a_step_that_ends_the_connection_sends_goaway(
+    clear: Served, client: Client, last: dict[str, Any], code: str, outcome: str
+) -> None:
+    clear.client().put_profile("ends", {"steps": [{"respond": {"status": 200}}, last]})
+    stream = client.request("/", "ends")
     client.until_done(stream)
     client.read(1)
     assert client.streams[stream].statuses() == [200]
-    assert client.goaway == h2.errors.ErrorCodes.PROTOCOL_ERROR
+    assert client.goaway == h2.errors.ErrorCodes[code]
     assert client.closed
+    [record] = clear.client().journal()
+    assert record["outcome"] == outcome
 
 
 def test_alpn_h2_on_the_tls_port(secure: Served) -> None:
