@@ -222,7 +222,10 @@ class Fleet:
         draining = [commands.call(link, commands.Drain, grace=grace) for link in self._links()]
         await gatherResults(draining, consumeErrors=True).addErrback(lambda _: None)
         if before_end is not None:
-            await before_end()
+            try:
+                await before_end()
+            except Exception:  # the workers still end
+                log.failure("fakeorigin: before the workers ended")
         ended = []
         for slot in self.slots:
             if slot.process is not None:
