@@ -20,7 +20,9 @@ import h2.config
 import h2.connection
 import h2.errors
 import h2.events
+import hpack
 import pytest
+from hyperframe.frame import HeadersFrame, PingFrame, WindowUpdateFrame
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -330,8 +332,9 @@ def test_sigterm_lets_running_streams_finish_after_goaway(tmp_path: Path) -> Non
     )
 
 
-#: The client preface and an empty SETTINGS frame.
-PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+#: The client connection preface's magic, and with the empty SETTINGS frame that follows it.
+MAGIC = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+PREFACE = MAGIC + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
 
 
 def _raw(served: Served, data: bytes, seconds: float = 1.0) -> bytes:
@@ -491,3 +494,91 @@ def test_hang_ends_at_max_duration() -> None:
         assert client.streams[stream].items == [("reset", h2.errors.ErrorCodes.CANCEL)]
         [record] = served.client().journal()
         assert record["outcome"] == "max-duration"
+
+
+def _frames(*frames: Any) -> bytes:
+    return b"".join(frame.serialize() for frame in frames)
+
+
+def _request_headers(stream_id: int, path: str = "/", end: bool = True) -> Any:
+    """A HEADERS frame for GET ``path`` on ``stream_id``, its block encoded by hpack."""
+    block = hpack.Encoder().encode(
+        [(":method", "GET"), (":path", path), (":scheme", "http"), (":authority", "x")]
+    )
+    frame = HeadersFrame(stream_id, block)
+    frame.flags.add("END_HEADERS")
+    if end:
+        frame.flags.add("END_STREAM")
+    return frame
+
+
+def _rst_codes(received: bytes) -> dict[int, int]:
+    """RST_STREAM frames in ``received``: stream id -> error code."""
+    found = {}
+    at = 0
+    while at + 9 <= len(received):
+        length = int.from_bytes(received[at : at + 3], "big")
+        stream = int.from_bytes(received[at + 5 : at + 9], "big") & 0x7FFFFFFF
+        if received[at + 3] == 0x3:
+            found[stream] = int.from_bytes(received[at + 9 : at + 13], "big")
+        at += 9 + length
+    return found
+
+
+def _window_overflow() -> bytes:
+    update = WindowUpdateFrame(0)
+    update.window_increment = 2**31 - 1  # over 2^31-1 with the initial 65,535
+    return _frames(update)
+
+
+def _headers_flood() -> bytes:
+    """More streams than SETTINGS_MAX_CONCURRENT_STREAMS (100), each held open by ``hang``:
+    h2 refuses the one over the limit (RFC 9113 section 5.1.2)."""
+    block_fields = [(":method", "GET"), (":path", "/"), (":scheme", "http"), (":authority", "x")]
+    encoder = hpack.Encoder()
+    frames = []
+    for index in range(101):
+        fields = [*block_fields, ("fakeorigin-profile", "hang")]
+        flags = ["END_HEADERS", "END_STREAM"]
+        frames.append(HeadersFrame(2 * index + 1, encoder.encode(fields), flags=flags))
+    return _frames(*frames)
+
+
+#: Bad input after a good preface: the error code RFC 9113 gives, and whether it ends the
+#: connection (GOAWAY) or only the stream (RST_STREAM).
+BAD_INPUT = {
+    # section 3.4: the preface's SETTINGS must come first (PREFACE ends with it: cut it off)
+    "no-settings-first": (_frames(PingFrame(0)), "PROTOCOL_ERROR"),
+    # section 4.3: a header block that does not decode is a connection error
+    "bad-hpack-block": (
+        _frames(HeadersFrame(1, b"\xff\xff\xff\xff\xff", flags=["END_HEADERS"])),
+        "COMPRESSION_ERROR",
+    ),
+    # section 6.9.1: a window over 2^31-1
+    "window-overflow": (_window_overflow(), "FLOW_CONTROL_ERROR"),
+    # section 5.1.1: a stream id lower than one already used
+    "stream-id-backwards": (
+        _frames(_request_headers(3), _request_headers(1)),
+        "PROTOCOL_ERROR",
+    ),
+    "headers-flood": (_headers_flood(), "PROTOCOL_ERROR"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUT))
+def test_bad_input_gets_the_goaway_rfc_9113_gives(clear: Served, case: str) -> None:
+    data, code = BAD_INPUT[case]
+    start = MAGIC if case == "no-settings-first" else PREFACE
+    received = _raw(clear, start + data, seconds=2.0)
+    assert _goaway_code(received) == h2.errors.ErrorCodes[code]
+    bad = [r for r in clear.client().journal() if r["outcome"] == "bad-request"]
+    assert len(bad) == 1
+    assert code in bad[0]["error"]
+    assert origin_ok(clear)  # and the server serves on
+
+
+def test_a_broken_preface_is_not_http2(clear: Served) -> None:
+    # not HTTP/2's preface: read as an HTTP/1.1 request line naming HTTP/2.0, which is 505
+    received = _raw(clear, b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n")
+    assert received.startswith(b"HTTP/1.1 505 ")
+    assert origin_ok(clear)

@@ -175,6 +175,7 @@ class H2Session:
         self.draining = False
         self.goaway_sent = False
         self.peer_gone_away = False
+        self._preface: bytes | None = b""  # until the first frame's type is known
         self.idle_call: Any = None
         self.h2.initiate_connection()
         self.flush()
@@ -184,6 +185,18 @@ class H2Session:
     def feed(self, data: bytes) -> None:
         if self.closing:
             return
+        if self._preface is not None:
+            # RFC 9113 section 3.4: the preface's magic "MUST be followed by a SETTINGS
+            # frame" (h2 does not check it); held until the first frame's type has come.
+            data = self._preface + data
+            if len(data) < _FIRST_FRAME_TYPE + 1:
+                self._preface = data
+                return
+            self._preface = None
+            if data[_FIRST_FRAME_TYPE] != _SETTINGS:
+                self.h2.close_connection(error_code=ErrorCodes.PROTOCOL_ERROR)
+                self._bad_input(ProtocolError("the connection preface is not followed by SETTINGS"))
+                return
         try:
             events = self.h2.receive_data(data)
         except ProtocolError as err:
@@ -223,8 +236,16 @@ class H2Session:
         block, a window overflow, a stream id going backwards...): h2 has queued the GOAWAY
         with the error code the RFC gives; it goes out, the connection closes, and a
         bad-request record says why (the server serves on)."""
-        code = getattr(err, "error_code", None)
-        why = f"HTTP/2: {err} (GOAWAY {code.name if code is not None else 'PROTOCOL_ERROR'})"
+        code = getattr(err, "error_code", None) or ErrorCodes.PROTOCOL_ERROR
+        pending = self.h2.data_to_send()
+        if str(err).startswith(_HPACK_FAILURE):
+            # RFC 9113 section 4.3: "A decoding error in a field block MUST be treated as a
+            # connection error of type COMPRESSION_ERROR"; h2 says PROTOCOL_ERROR, so its
+            # GOAWAY (the last 17 bytes queued) is sent with the right code.
+            code = ErrorCodes.COMPRESSION_ERROR
+            pending = _recode_goaway(pending, code)
+        self.transport.write(pending)
+        why = f"HTTP/2: {err} (GOAWAY {ErrorCodes(code).name})"
         journal = self.factory.state.journal
         record = journal.open(self.connection_id, 0, self.client, self.clock.seconds())
         record.http_version = "2"
@@ -234,7 +255,6 @@ class H2Session:
         journal.touch(record)
         journal.seal(record)
         self.goaway_sent = True
-        self.flush()
         self.close()
 
     def _request(self, stream_id: int, headers: Any, ended: bool) -> None:
@@ -629,3 +649,22 @@ class H2Session:
 def _fields(fields: Any) -> list[tuple[bytes, bytes]]:
     """Header fields for h2: names lower-cased (RFC 9113 section 8.2.1)."""
     return [(name.lower(), value) for name, value in fields]
+
+
+#: Where the first frame's type byte is: after the 24-byte magic and a 3-byte length.
+_FIRST_FRAME_TYPE = 27
+_SETTINGS = 0x4
+
+#: How h2 words a field block it could not decode.
+_HPACK_FAILURE = "Error decoding header block"
+
+
+def _recode_goaway(pending: bytes, code: int) -> bytes:
+    """``pending`` with the GOAWAY frame at its end (9-byte header, 8-byte payload, as h2
+    queues it) given error code ``code``; unchanged when it does not end with one."""
+    if len(pending) < 17:
+        return pending
+    frame = pending[-17:]
+    if frame[:3] != b"\x00\x00\x08" or frame[3] != 0x7:
+        return pending
+    return pending[:-4] + int(code).to_bytes(4, "big")
