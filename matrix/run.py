@@ -17,7 +17,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -35,6 +34,7 @@ from fakeorigin.control.client import ControlClient  # noqa: E402
 from fakeorigin.probe.command import started_origin  # noqa: E402
 from fakeorigin.probe.runner import Result, Runner  # noqa: E402
 from fakeorigin.probe.scenarios import SCENARIOS, Kind  # noqa: E402
+from fakeorigin.processes import stop_process  # noqa: E402
 from tests.proxies import binary, free_port  # noqa: E402
 
 #: Every proxy's upstream read timeout, in seconds (the timeout scenarios need it known).
@@ -354,12 +354,7 @@ def running(proxy: Proxy, origin: int, setting: str = "") -> Iterator[str]:
                     time.sleep(0.1)
             yield f"http://127.0.0.1:{port}"
         finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(15)
+            stop_process(process, 15)
 
 
 @contextlib.contextmanager

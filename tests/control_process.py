@@ -26,7 +26,7 @@ from typing import IO, Any
 from urllib.parse import urlsplit
 
 from fakeorigin.client import ControlClient
-from fakeorigin.testing.pytest_plugin import stop_process
+from fakeorigin.processes import stop_process
 
 #: The console script installed next to this interpreter.
 FAKEORIGIN = Path(sys.executable).parent / "fakeorigin"

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,7 @@ from xml.etree import ElementTree
 from fakeorigin.control.client import ControlClient, ControlError
 from fakeorigin.probe.runner import Result, Runner
 from fakeorigin.probe.scenarios import SCENARIOS, Kind, Scenario
+from fakeorigin.processes import stop_process
 
 #: How long a started origin may take to announce itself.
 START_SECONDS = 30.0
@@ -55,15 +55,7 @@ def started_origin(listen: str, token: str | None) -> Iterator[str]:
                 raise ControlError(0, "unreachable", f"fakeorigin serve failed: {tail}")
             yield json.loads(line)["control"]
         finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(10)
-            if process.stdout is not None:
-                process.stdout.close()
+            stop_process(process, 10)
 
 
 def select(only: Sequence[str], skip: Sequence[str]) -> list[Scenario]:

@@ -34,6 +34,7 @@ from pathlib import Path
 import pytest
 
 from fakeorigin.control.client import ControlClient, ControlError
+from fakeorigin.processes import STOP_SECONDS, stop_process
 from fakeorigin.testing import (
     FakeOrigin,
     InProcessOrigin,
@@ -46,8 +47,6 @@ from fakeorigin.testing import (
 LOOPBACK_PORT_0 = "tcp:0:interface=127.0.0.1"
 #: Start-up imports Twisted, Klein and pydantic (about 0.3 s here): generous, but bounded.
 START_SECONDS = 30.0
-#: After SIGTERM, this long before SIGKILL.
-STOP_SECONDS = 5.0
 #: No control-API call of the fixtures blocks longer than this.
 CLIENT_SECONDS = 30.0
 #: Exchanges of the in-process origin are closed after this long (a ``hang`` would otherwise
@@ -255,21 +254,6 @@ class FakeOriginServer:
         """Stop the child (:func:`stop_process`); None for an external server, which is left
         running."""
         return None if self.process is None else stop_process(self.process)
-
-
-def stop_process(process: subprocess.Popen[bytes]) -> int:
-    """SIGTERM ``process`` by its PID, SIGKILL it after :data:`STOP_SECONDS`, reap it; its
-    exit code."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(STOP_SECONDS)
-    if process.stdout is not None:
-        process.stdout.close()
-    return process.returncode
 
 
 def _explain(process: subprocess.Popen[bytes], log_path: Path | None, problem: str) -> str:
