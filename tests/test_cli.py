@@ -245,6 +245,9 @@ def test_catalogue_json_carries_rule_parameters_bytes_and_outcomes() -> None:
         assert entry["parameters"]["type"] == "object"
         source = CATALOGUE[entry["id"]]
         assert entry["example"]["text"].encode("latin-1") == source.example_bytes()
+        assert entry["protocols"] == sorted(source.protocols)
+        # An HTTP/2 entry's frames, one line each; an HTTP/1.1 entry has bytes only.
+        assert bool(entry["frames"]) == ("h2" in source.protocols)
 
 
 def test_tls_options() -> None:

@@ -208,12 +208,17 @@ def test_how_a_body_goes_out(step: dict[str, Any], datas: list[int]) -> None:
 # -- protocols: what each step and profile runs over ------------------------------------------
 
 
-def test_http1_carries_every_step_kind_and_every_bundled_profile() -> None:
-    """The engine skips the protocol check for HTTP/1.1 on this ground: keep it true."""
+def test_http1_carries_every_bundled_profile_but_the_http2_entries() -> None:
+    """HTTP/1.1 carries every step kind; only an HTTP/2 catalogue entry's frames it cannot."""
     assert set(STEP_KINDS) >= {"raw", "websocket", "violate"}
     for loaded in load_profile_dir(bundled_profiles_dir()).values():
-        assert HTTP1 in loaded.protocols, loaded.name
-        assert cannot_carry(loaded.steps, HTTP1) is None
+        h2_entry = loaded.name.startswith("violation-h2-")
+        assert (HTTP1 in loaded.protocols) != h2_entry, loaded.name
+        why = cannot_carry(loaded.steps, HTTP1)
+        if h2_entry:
+            assert why == f"steps[0]: violate {loaded.name[10:]} writes HTTP/2 frames as they are"
+        else:
+            assert why is None
 
 
 @pytest.mark.parametrize(

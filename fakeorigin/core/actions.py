@@ -5,9 +5,10 @@ An HTTP exchange yields :data:`Action`. Its output is in messages, not bytes: an
 response, a final response's head with how its body is framed, body data, the end of the body
 with its trailers (:data:`Outgoing`). Each protocol edge has a framer that turns them into its
 bytes (:mod:`fakeorigin.http1.framer` for HTTP/1.1), so one profile can run over any framing;
-what only one protocol can carry (a ``raw`` step's bytes) is an explicit protocol-specific
-action (:class:`WriteHttp1`). An exchange handed to autobahn after a WebSocket opening
-handshake (:class:`HandOff`) then runs a session that yields :data:`SessionAction`.
+what only one protocol can carry (a ``raw`` step's bytes, an HTTP/2 catalogue entry's frames)
+is an explicit protocol-specific action (:class:`WriteHttp1`, :class:`WriteHttp2`). An
+exchange handed to autobahn after a WebSocket opening handshake (:class:`HandOff`) then runs
+a session that yields :data:`SessionAction`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import ClassVar
 
+from fakeorigin.core.frames import Frame
 from fakeorigin.core.journal import Event
 from fakeorigin.core.profile.websocket import WebSocket
 from fakeorigin.core.wire import Header
@@ -144,6 +146,22 @@ class WriteHttp1:
     detail: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class WriteHttp2:
+    """HTTP/2 only: write ``frames`` as they are (an HTTP/2 catalogue entry), after whatever
+    the connection has queued; journal ``event`` (with ``status``/``detail``) when given.
+
+    The connection does not run them through its HTTP/2 state machine (h2 would refuse most
+    of them); it encodes their field blocks with its own HPACK encoder. Only an HTTP/2
+    connection carries it: an entry that yields it declares ``h2`` as its only protocol.
+    """
+
+    frames: tuple[Frame, ...]
+    event: Event | None = None
+    status: int | None = None
+    detail: str | None = None
+
+
 #: What a framer turns into bytes: the message-level actions and the HTTP/1.1-only one.
 Outgoing = SendInterim | SendHead | SendData | EndBody | WriteHttp1
 
@@ -201,6 +219,7 @@ Action = (
     | SendData
     | EndBody
     | WriteHttp1
+    | WriteHttp2
     | Note
     | Wait
     | AwaitBody

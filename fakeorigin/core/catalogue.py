@@ -12,7 +12,8 @@ from fakeorigin.core.violations import CATALOGUE, CATALOGUE_VERSION, Violation
 
 
 def entry_document(entry: Violation) -> dict[str, Any]:
-    """One entry, JSON-ready: its rule, parameters (JSON Schema with defaults), bytes, outcomes."""
+    """One entry, JSON-ready: its rule, parameters (JSON Schema with defaults), bytes (and for
+    an HTTP/2 entry its frames, one line each), outcomes, the protocols that carry it."""
     example = entry.example_bytes()
     return {
         "id": entry.id,
@@ -38,6 +39,8 @@ def entry_document(entry: Violation) -> dict[str, Any]:
             "requests": entry.probe.requests,
         },
         "on_accept": entry.on_accept,
+        "protocols": sorted(entry.protocols),
+        "frames": entry.example_frames(),
     }
 
 

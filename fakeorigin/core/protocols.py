@@ -12,10 +12,10 @@ from __future__ import annotations
 
 #: HTTP/1.1 (RFC 9112), over cleartext TCP or TLS.
 HTTP1 = "http/1.1"
-#: HTTP/2 (RFC 9113): not served yet; steps declare it so that a profile says today whether
-#: it will run there.
+#: HTTP/2 (RFC 9113), over TLS (ALPN) or cleartext with prior knowledge.
 H2 = "h2"
 #: Every protocol, in the order ``fakeorigin check --protocols`` lists them.
 PROTOCOLS = (HTTP1, H2)
 ANY = frozenset(PROTOCOLS)
 ONLY_HTTP1 = frozenset({HTTP1})
+ONLY_H2 = frozenset({H2})

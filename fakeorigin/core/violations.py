@@ -1,267 +1,56 @@
-"""The catalogue of deliberate HTTP violations: named, cited, parameterised, and what each sends.
+"""The violation catalogue's HTTP/1.1 entries, and the catalogue itself.
 
-Theory of operation. Each :class:`Violation` is a registry entry (``@violation(...)`` on the
-function that produces its actions), like h11's state tables or VTest's command table: a stable
-kebab-case id naming the rule it breaks, the RFC section and the quoted requirement, its
-parameters as a pydantic model with defaults, the actions it produces (bytes to write, waits),
-how the exchange ends afterwards, and what a conformant intermediary and a conformant client
-must do about it. A profile uses one with the final step ``violate: {id: ..., parameter: ...}``.
-
-Entries marked ``legal`` are not violations: they look odd but the RFCs allow them, and the
-catalogue says which rule allows them, so that no entry claims more than the RFCs say. Some of
-them still test a limit (how many interim responses, how large a header section) that an
-intermediary must set for itself.
+Every entry here writes HTTP/1.1 bytes as they are (:class:`WriteHttp1`); what an entry is and
+how it is registered is in :mod:`fakeorigin.core.violation_registry`, the HTTP/2 entries in
+:mod:`fakeorigin.core.h2_violations`. Importing this module registers both: read
+:data:`CATALOGUE` from here.
 
 Requirements are quoted verbatim between “ and ” from the RFC section named in ``rule`` (ABNF
 rules with their alignment spaces collapsed to one); a note after the quotation is ours.
-
-``verdicts`` record what strict parsers no one here wrote were observed to do with the bytes
-(h11's client; Node.js's http client, whose parser is llhttp), for the request in ``probe``;
-``tests/test_violations.py`` checks every recorded verdict against a real socket. For a legal
-entry, ``rejects`` means the parser hit one of its own limits.
+``tests/test_violations.py`` checks every recorded verdict (h11's client, Node.js's llhttp)
+against a real socket.
 
 Pure: no Twisted, no I/O.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
 from email.utils import formatdate
-from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from fakeorigin import __version__
 from fakeorigin.core.actions import Action, AwaitBody, Ending, Note, Wait, WriteHttp1
 from fakeorigin.core.journal import Event
-from fakeorigin.core.protocols import ONLY_HTTP1
-from fakeorigin.core.wire import CRLF, Header, RequestHead, header_block, response_head
+from fakeorigin.core.violation_registry import (
+    CATALOGUE,
+    CATALOGUE_VERSION,
+    EXAMPLE_WAITS,
+    Context,
+    NoParameters,
+    Parameters,
+    Probe,
+    Verdict,
+    Violation,
+    accept_bytes,
+    violation,
+)
+from fakeorigin.core.wire import CRLF, Header, header_block, response_head
 
-#: Bumped when an entry's id, parameters or bytes change incompatibly.
-CATALOGUE_VERSION = "1"
-
-#: What a strict parser was observed to do: rejects the bytes, accepts them, or accepts them only
-#: in its lenient mode (llhttp's ``insecureHTTPParser``).
-Verdict = Literal["rejects", "accepts", "accepts-lenient-only"]
-
-
-class Parameters(BaseModel):
-    """Base of every entry's parameters: frozen, unknown names refused."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
-
-
-class NoParameters(Parameters):
-    """This entry takes no parameters."""
-
-
-@dataclass(frozen=True, slots=True)
-class Context:
-    """What an entry may read when it produces its bytes.
-
-    Attributes:
-        request: the request head (empty when ``on_accept``).
-        now: epoch seconds, for the Date header.
-        on_accept: True when the entry runs as the connection is accepted, before any request
-            (only for an entry registered with ``on_accept``).
-    """
-
-    request: RequestHead
-    now: float
-    on_accept: bool = False
-
-
-Producer = Callable[[Any, Context], Iterator[Action]]
-
-
-@dataclass(frozen=True, slots=True)
-class Probe:
-    """The request that shows an entry: what a test, or someone with ``nc``, should send.
-
-    Attributes:
-        method: the request method; ``HEAD`` where the violation is about HEAD.
-        http_version: ``1.1``, or ``1.0`` where the violation is about HTTP/1.0 clients.
-        headers: request fields besides ``Host`` (and a profile-selecting field).
-        body: request content, sent with ``Content-Length`` right after the head.
-        requests: how many such requests go one after another on one connection: 2 where the
-            damage shows only in the next exchange (bytes left on a kept-alive connection).
-        patience_seconds: how long a client should wait for the final response; short where
-            the entry never sends one.
-    """
-
-    method: str = "GET"
-    http_version: str = "1.1"
-    headers: tuple[tuple[str, str], ...] = ()
-    body: bytes = b""
-    requests: int = 1
-    patience_seconds: float = 5.0
-
-    def head(self, host: str = "example.test") -> RequestHead:
-        """The request head as fakeorigin would parse it."""
-        return RequestHead(
-            self.method.encode("ascii"),
-            b"/",
-            self.http_version.encode("ascii"),
-            tuple((n.encode("latin-1"), v.encode("latin-1")) for n, v in self.all_headers(host)),
-        )
-
-    def all_headers(
-        self, host: str = "example.test", extra: Sequence[tuple[str, str]] = ()
-    ) -> list[tuple[str, str]]:
-        """``Host``, then ``extra``, the probe's headers and, with a body, ``Content-Length``."""
-        fields = [("Host", host), *extra, *self.headers]
-        if self.body:
-            fields.append(("Content-Length", str(len(self.body))))
-        return fields
-
-    def encode(self, host: str = "example.test", extra: Sequence[tuple[str, str]] = ()) -> bytes:
-        """One request on the wire: request line, header section, content."""
-        start = f"{self.method} / HTTP/{self.http_version}\r\n".encode("ascii")
-        fields = [
-            (n.encode("latin-1"), v.encode("latin-1")) for n, v in self.all_headers(host, extra)
-        ]
-        return start + header_block(fields) + CRLF + self.body
-
-
-@dataclass(frozen=True, slots=True)
-class Violation:
-    """One catalogue entry.
-
-    Attributes:
-        id: stable kebab-case name of the rule broken, e.g. ``content-length-too-long``.
-        summary: one line.
-        rule: where the rule is, e.g. ``RFC 9110 section 15.2``.
-        requirement: the requirement, quoted from the RFC.
-        proxy: what a conformant intermediary must or should do when its origin sends this.
-        client: what a conformant client must or should do when it receives this.
-        parameters: the pydantic model of its parameters (with defaults).
-        produce: the function yielding the actions (writes, waits, notes).
-        ending: how the exchange ends after the actions (keep-alive when the connection can
-            be kept, close, reset, or hang).
-        legal: True for a legal-but-unusual entry (``rule`` then names what allows it).
-        verdicts: parser name (``h11``, ``llhttp``) -> what it was observed to do.
-        evidence: parser name -> what it reported when it refused the bytes (in its strict
-            mode): the start of h11's RemoteProtocolError message, llhttp's error code (or
-            ``ECONNRESET`` where Node's client found the response cut short).
-        probe: the request that shows the entry (HTTP/1.0, HEAD, Expect, a second request).
-        on_accept: the entry writes as the connection is accepted, before any request.
-        protocols: the protocols that can carry it (:mod:`fakeorigin.core.protocols`): HTTP/1.1
-            alone for an entry that writes HTTP/1.1 bytes, as every entry does today.
-    """
-
-    id: str
-    summary: str
-    rule: str
-    requirement: str
-    proxy: str
-    client: str
-    parameters: type[Parameters]
-    produce: Producer
-    ending: Ending
-    legal: bool = False
-    verdicts: dict[str, Verdict] = field(default_factory=dict)
-    evidence: dict[str, str] = field(default_factory=dict)
-    probe: Probe = Probe()
-    on_accept: bool = False
-    protocols: frozenset[str] = ONLY_HTTP1
-
-    def actions(self, parameters: Parameters, context: Context) -> Iterator[Action]:
-        """The actions for ``parameters`` (validated with :attr:`parameters`)."""
-        if not context.on_accept:
-            yield Note(Event.NOTE, None, f"violate {self.id}: {self.rule}")
-        yield from self.produce(parameters, context)
-
-    def accept_bytes(self, parameters: Parameters, now: float) -> bytes:
-        """What the entry writes as the connection is accepted (nothing unless ``on_accept``)."""
-        if not self.on_accept:
-            return b""
-        context = Context(RequestHead(b"", b"", b"", ()), now, on_accept=True)
-        return _written(self.actions(parameters, context))
-
-    def example_bytes(self) -> bytes:
-        """Every byte sent for the default parameters at epoch 0, to the :attr:`probe` request.
-
-        For an ``on_accept`` entry, the bytes written on accept come first. An entry that never
-        ends (``102-forever``) is cut at its :data:`EXAMPLE_WAITS`-th wait.
-        """
-        parameters = self.parameters()
-        request = self.probe.head()
-        actions = self.actions(parameters, Context(request, 0.0))
-        return self.accept_bytes(parameters, 0.0) + _written(actions)
-
-
-#: An example stops at this many waits: enough to show what repeats.
-EXAMPLE_WAITS = 3
-
-
-def _written(actions: Iterator[Action]) -> bytes:
-    data = []
-    waits = 0
-    for action in actions:
-        if isinstance(action, WriteHttp1):
-            data.append(action.data)
-        elif isinstance(action, Wait):
-            waits += 1
-            if waits == EXAMPLE_WAITS:
-                break
-    return b"".join(data)
-
-
-#: Every entry by id, in the order registered.
-CATALOGUE: dict[str, Violation] = {}
-
-
-def violation(
-    *,
-    id: str,
-    summary: str,
-    rule: str,
-    requirement: str,
-    proxy: str,
-    client: str,
-    ending: Ending,
-    parameters: type[Parameters] = NoParameters,
-    legal: bool = False,
-    verdicts: dict[str, Verdict] | None = None,
-    evidence: dict[str, str] | None = None,
-    probe: Probe | None = None,
-    on_accept: bool = False,
-) -> Callable[[Producer], Producer]:
-    """Register the decorated producer as catalogue entry ``id``; a duplicate id fails loudly."""
-
-    def register(produce: Producer) -> Producer:
-        if id in CATALOGUE:
-            raise ValueError(f"violation {id!r} is registered twice")
-        CATALOGUE[id] = Violation(
-            id=id,
-            summary=summary,
-            rule=rule,
-            requirement=requirement,
-            proxy=proxy,
-            client=client,
-            parameters=parameters,
-            produce=produce,
-            ending=ending,
-            legal=legal,
-            verdicts=dict(verdicts or {}),
-            evidence=dict(evidence or {}),
-            probe=probe or Probe(),
-            on_accept=on_accept,
-        )
-        return produce
-
-    return register
-
-
-def accept_bytes(step: Any, now: float) -> bytes:
-    """What a profile's ``violate`` step writes as a connection is accepted, before any request.
-
-    ``step`` is the step's value (:class:`fakeorigin.core.profile.Violate`: ``id`` and validated
-    ``parameters``). Empty for every entry but those registered with ``on_accept``.
-    """
-    return CATALOGUE[step.id].accept_bytes(step.parameters, now)
-
+__all__ = [
+    "CATALOGUE",
+    "CATALOGUE_VERSION",
+    "EXAMPLE_WAITS",
+    "Context",
+    "NoParameters",
+    "Parameters",
+    "Probe",
+    "Verdict",
+    "Violation",
+    "accept_bytes",
+    "violation",
+]
 
 # -- building blocks ------------------------------------------------------------------------
 
@@ -1408,3 +1197,7 @@ def _garbage_after(params: Garbage, context: Context) -> Iterator[Action]:
     if params.after:
         yield Wait(params.after)
     yield _write(params.garbage.encode("utf-8"), "stray bytes after the response")
+
+
+# The HTTP/2 entries register after HTTP/1.1's (the catalogue's order is the docs' order).
+import fakeorigin.core.h2_violations  # noqa: E402, F401

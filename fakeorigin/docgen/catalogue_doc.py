@@ -42,7 +42,29 @@ _ENDINGS = {
     "reset": "reset (TCP RST)",
     "hang": "left open, with nothing more sent, until the client leaves or --max-duration",
 }
-_PARSERS = {"h11": "h11 (client)", "llhttp": "Node.js http client (llhttp)"}
+#: How an HTTP/2 entry leaves the connection (its frames ended the stream on the wire).
+_H2_ENDINGS = {
+    "keep-alive": "the stream is over on fakeorigin's side; the connection stays open for the "
+    "client to use or end",
+    "close": "closed (FIN), without a GOAWAY of fakeorigin's beyond the entry's frames",
+    "reset": "the stream reset (RST_STREAM)",
+    "hang": "the stream left open, with nothing more sent, until the client resets it or "
+    "--max-duration",
+}
+_PARSERS = {
+    "h11": "h11 (client)",
+    "llhttp": "Node.js http client (llhttp)",
+    "curl": "curl (nghttp2)",
+    "nghttp": "nghttp",
+    "node-http2": "Node.js http2 client",
+    "h2": "h2 (client)",
+}
+#: The HTTP/2 clients, in the order the tables show them.
+_H2_CLIENTS = ("curl", "nghttp", "node-http2", "h2")
+
+
+def _is_h2(entry: Violation) -> bool:
+    return "h2" in entry.protocols
 
 
 def profile_name(entry: Violation) -> str:
@@ -102,6 +124,12 @@ def _cut(text: str, total: int) -> str:
 
 def _request_line(entry: Violation) -> str:
     probe = entry.probe
+    if _is_h2(entry):
+        fields = "".join(f"\n{name.lower()}: {value}" for name, value in probe.headers)
+        text = f":method: {probe.method}\n:path: /\n:scheme: http\n:authority: ...{fields}"
+        if probe.body:
+            text += f"\n(then {len(probe.body)} bytes of content in DATA frames)"
+        return text
     fields = "".join(f"\n{name}: {value}" for name, value in probe.headers)
     text = f"{probe.method} / HTTP/{probe.http_version}{fields}"
     if probe.body:
@@ -139,6 +167,10 @@ def _parameters_table(entry: Violation) -> list[str]:
     return lines
 
 
+def _summary(entry: Violation) -> str:
+    return _table_safe(("(legal) " if entry.legal else "") + entry.summary)
+
+
 def _table_safe(text: str) -> str:
     return text.replace("|", "\\|")
 
@@ -149,12 +181,18 @@ def _observed(entry: Violation) -> str:
         said = entry.evidence.get(parser)
         if said and parser == "h11":
             said = f"RemoteProtocolError: “{said}…”"
+        elif said == "timeout" and parser == "node-http2":
+            said = "no error reported: the request waited until its timeout"
+        elif said:
+            said = f"“{said}”"
         parts.append(f"{_PARSERS[parser]}: {verdict}" + (f" ({said})" if said else ""))
     return "; ".join(parts)
 
 
 def _entry_section(entry: Violation) -> list[str]:
     example = entry.example_bytes()
+    endings = _H2_ENDINGS if _is_h2(entry) else _ENDINGS
+    checked = "tests/test_h2_violations.py" if _is_h2(entry) else "tests/test_violations.py"
     lines = [f"### `{entry.id}`", "", entry.summary]
     if entry.legal:
         lines += ["", "**Legal but unusual**: the RFCs allow this; the rule below says so."]
@@ -166,8 +204,8 @@ def _entry_section(entry: Violation) -> list[str]:
         "",
         f"- **A conformant intermediary**: {entry.proxy}.",
         f"- **A conformant client**: {entry.client}.",
-        f"- **The connection afterwards**: {_ENDINGS[entry.ending.value]}.",
-        f"- **Observed** (tests/test_violations.py checks it): {_observed(entry)}.",
+        f"- **The connection afterwards**: {endings[entry.ending.value]}.",
+        f"- **Observed** ({checked} checks it): {_observed(entry)}.",
         "",
     ]
     lines += _parameters_table(entry)
@@ -188,13 +226,16 @@ def _entry_section(entry: Violation) -> list[str]:
             "",
         ]
     lines += [
-        f"The request that shows it (plus `Host` and `{DEFAULT_INBAND_HEADER}`), sent {how_often}:",
+        f"The request that shows it (plus `Host` and `{DEFAULT_INBAND_HEADER}`), sent {how_often}"
+        + (" over HTTP/2 (h2c with prior knowledge, or TLS):" if _is_h2(entry) else ":"),
         "",
         "```http",
         _request_line(entry),
         "```",
         "",
     ]
+    if _is_h2(entry):
+        return [*lines, *_frames_example(entry)]
     cut_note = ""
     if entry.ending.value == "hang":
         cut_note = f", cut after {EXAMPLE_WAITS} repeats (it never ends)"
@@ -210,9 +251,24 @@ def _entry_section(entry: Violation) -> list[str]:
     return lines
 
 
+def _frames_example(entry: Violation) -> list[str]:
+    return [
+        "The frames for the default parameters (on stream 1, Date at epoch 0; field blocks "
+        "shown decoded, as the connection's HPACK encoder sends them; after the server's "
+        "SETTINGS):",
+        "",
+        "```text",
+        *entry.example_frames(),
+        "```",
+        "",
+    ]
+
+
 def violations_markdown() -> str:
     """The whole of ``docs/violations.md``."""
     entries = list(CATALOGUE.values())
+    h1 = [entry for entry in entries if not _is_h2(entry)]
+    h2 = [entry for entry in entries if _is_h2(entry)]
     legal = sum(entry.legal for entry in entries)
     lines = [
         "# The violation catalogue",
@@ -220,9 +276,11 @@ def violations_markdown() -> str:
         f"<!-- Generated by `{COMMAND}` from fakeorigin/core/violations.py: do not edit. -->",
         "",
         f"Catalogue version {CATALOGUE_VERSION}: {len(entries)} entries, "
-        f"{len(entries) - legal} violations and {legal} legal-but-unusual responses.",
+        f"{len(entries) - legal} violations and {legal} legal-but-unusual responses: "
+        f"{len(h1)} for [HTTP/1.1](#http11-entries) and {len(h2)} for "
+        "[HTTP/2](#http2-entries).",
         "",
-        "Each entry breaks one HTTP/1.1 rule on purpose, in exactly one way, and says what a "
+        "Each entry breaks one HTTP rule on purpose, in exactly one way, and says what a "
         "conformant intermediary and a conformant client must do about it. Use one with the "
         f"bundled profile `violation-<id>` (for example `{DEFAULT_INBAND_HEADER}: "
         "violation-content-length-too-long` on a request), or as the last step of your own "
@@ -241,17 +299,37 @@ def violations_markdown() -> str:
         "only with `insecureHTTPParser`). For a legal entry, `rejects` means the parser hit "
         "one of its own limits. An intermediary may well do better than either.",
         "",
+        "An HTTP/2 entry runs only over HTTP/2 (a request over HTTP/1.1 that selects it is "
+        "answered 501) and writes frames as they are, past the HTTP/2 state machine, their "
+        "field blocks encoded with the connection's own HPACK encoder. Its **Observed** is "
+        "what four HTTP/2 clients did with the frames over h2c: curl and `nghttp` (both on "
+        "nghttp2), Node.js's `http2` client and h2's client (`rejects`: it reported an error "
+        "or gave up waiting; `accepts`: it delivered the final response without one); "
+        "tests/test_h2_violations.py checks each.",
+        "",
         "| id | rule | h11 | llhttp | summary |",
         "|---|---|---|---|---|",
     ]
-    for entry in entries:
-        summary = ("(legal) " if entry.legal else "") + entry.summary
+    for entry in h1:
         lines.append(
             f"| [`{entry.id}`](#{entry.id}) | {entry.rule} | {entry.verdicts.get('h11', '')} "
-            f"| {entry.verdicts.get('llhttp', '')} | {_table_safe(summary)} |"
+            f"| {entry.verdicts.get('llhttp', '')} | {_summary(entry)} |"
         )
-    lines += ["", "## Entries", ""]
-    for entry in entries:
+    lines += [
+        "",
+        "| id (HTTP/2) | rule | curl | nghttp | Node.js http2 | h2 | summary |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for entry in h2:
+        verdicts = " | ".join(entry.verdicts.get(client, "") for client in _H2_CLIENTS)
+        lines.append(
+            f"| [`{entry.id}`](#{entry.id}) | {entry.rule} | {verdicts} | {_summary(entry)} |"
+        )
+    lines += ["", "## HTTP/1.1 entries", ""]
+    for entry in h1:
+        lines += _entry_section(entry)
+    lines += ["## HTTP/2 entries", ""]
+    for entry in h2:
         lines += _entry_section(entry)
     return "\n".join(lines).rstrip("\n") + "\n"
 

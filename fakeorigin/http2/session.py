@@ -31,6 +31,10 @@ The connection's own life: ``--idle-timeout`` with no stream open ends it with G
 shutdown sends GOAWAY and lets the streams already open finish (:meth:`H2Session.drain`); bad
 input from the client gets h2's GOAWAY and a bad-request record.
 
+An HTTP/2 catalogue entry's frames (``WriteHttp2``) go out as they are, after what h2 has
+queued, their field blocks encoded with h2's HPACK encoder; h2 does not see them, so the
+stream is then over on our side without a frame of h2's (:meth:`H2Session._raw_end`).
+
 A profile with a step HTTP/2 cannot carry (raw bytes, the HTTP/1.1 violations, WebSocket) is
 answered 501 by the engine (``Profile.protocols``). Over HTTP/2 a journal record's ``index``
 is the stream id and its ``http_version`` ``2``.
@@ -70,8 +74,10 @@ from fakeorigin.core.actions import (
     SendHead,
     SendInterim,
     Wait,
+    WriteHttp2,
 )
 from fakeorigin.core.engine import Action, run_exchange
+from fakeorigin.core.frames import DATA
 from fakeorigin.core.journal import INTERNAL_ERROR, BodyRecord, Event, ExchangeRecord, Outcome
 from fakeorigin.core.protocols import H2
 from fakeorigin.core.state import Claim, OriginState, Selection, UnknownProfileError
@@ -133,6 +139,7 @@ class Stream:
         self.blocked = False  # the actions stopped until a window opens
         self.timer: Any = None
         self.deadline: Any = None
+        self.raw = False  # a catalogue entry wrote frames h2 does not know of
 
     @property
     def body(self) -> BodyRecord:
@@ -411,6 +418,9 @@ class H2Session:
                 stream.end = action
             elif isinstance(action, Note):
                 stream.note(action.event, action.status, action.detail)
+            elif isinstance(action, WriteHttp2):
+                self._pump(stream)
+                self._frames(stream, action)
             else:
                 # Whatever waits, or ends the exchange, goes after the body pieces so far:
                 # sent now (the last with END_STREAM when the body is over), as the windows
@@ -467,6 +477,21 @@ class H2Session:
         if action.content:
             stream.pending.append(action.content)
 
+    def _frames(self, stream: Stream, action: WriteHttp2) -> None:
+        """An HTTP/2 catalogue entry's frames, written as they are after what h2 queued;
+        their field blocks go through h2's HPACK encoder (the client's decoder follows its
+        table), their DATA comes off the connection's send window (h2 does not see it)."""
+        self.flush()
+        encode = self.h2.encoder.encode
+        frames = action.frames
+        self.transport.write(b"".join(f.serialize(stream.stream_id, encode) for f in frames))
+        self.h2.outbound_flow_control_window -= sum(
+            len(f.payload) for f in frames if f.type == DATA
+        )
+        stream.raw = True
+        if action.event is not None:
+            stream.note(action.event, action.status, action.detail)
+
     def _pump(self, stream: Stream) -> None:
         """Send what the flow-control windows allow; END_STREAM with the last piece when the
         body is over (or alone, or on a trailers block)."""
@@ -509,7 +534,9 @@ class H2Session:
             stream.hanging = True
             stream.note(Event.HANG)
             return
-        if ending is Ending.KEEP_ALIVE:
+        if stream.raw and ending in (Ending.KEEP_ALIVE, Ending.CLOSE):
+            self._raw_end(stream, ending)
+        elif ending is Ending.KEEP_ALIVE:
             self._conclude(stream, Outcome.KEEP_ALIVE)
         elif ending is Ending.RESET:
             name = end.h2_error
@@ -536,6 +563,22 @@ class H2Session:
             self._conclude(stream, Outcome.CLOSED)
             self.flush()
             self.close()
+
+    def _raw_end(self, stream: Stream, ending: Ending) -> None:
+        """After an entry's own frames: keep-alive leaves the connection to the client (the
+        stream is over on our side; h2 forgets it without a frame: its RST_STREAM is dropped,
+        so frames the client still sends on it are ignored), close closes the connection
+        without a GOAWAY of ours (the entry's frames say what they say)."""
+        self.flush()
+        with contextlib.suppress(Exception):
+            self.h2.reset_stream(stream.stream_id, ErrorCodes.CANCEL)
+        self.h2.data_to_send()  # dropped: nothing the entry did not write goes out
+        if ending is Ending.KEEP_ALIVE:
+            self._conclude(stream, Outcome.KEEP_ALIVE)
+            return
+        stream.note(Event.CLOSE, None, "the connection is closed (no GOAWAY of fakeorigin's)")
+        self._conclude(stream, Outcome.CLOSED)
+        self.close()
 
     def _conclude(self, stream: Stream, outcome: Outcome) -> None:
         stream.finished = True

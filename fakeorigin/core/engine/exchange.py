@@ -40,7 +40,7 @@ from fakeorigin.core.profile import (
     cannot_carry,
     step_field,
 )
-from fakeorigin.core.protocols import HTTP1
+from fakeorigin.core.protocols import H2, HTTP1
 from fakeorigin.core.wire import (
     SERVER_HEADER,
     Header,
@@ -88,7 +88,7 @@ def run_exchange(
     ``connection.max_requests`` says ``Connection: close`` when ``close_header`` asks it to
     (RFC 9112 section 9.6); closing after it is the protocol's part.
     """
-    if protocol != HTTP1 and protocol not in profile.protocols:  # HTTP/1.1 carries every step
+    if protocol not in profile.protocols:
         yield from _refuse_protocol(profile, protocol, view)
         return
     policy = profile.connection
@@ -111,6 +111,9 @@ def run_exchange(
         from fakeorigin.core.violations import CATALOGUE  # noqa: PLC0415 (see _violate)
 
         ending = CATALOGUE[last.value.id].ending
+        if protocol == H2:  # the entry's frames ended the stream: the connection is not ours
+            yield End(ending)
+            return
     if ending is not None and ending is not Ending.KEEP_ALIVE:
         if kind == "reset":
             yield End(ending, last.value.h2_error, last.value.h2_connection)

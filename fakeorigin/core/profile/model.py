@@ -209,8 +209,10 @@ def cannot_carry(steps: Sequence[_Step], protocol: str, where: str = "steps") ->
         elif kind == "violate":
             from fakeorigin.core.violations import CATALOGUE  # noqa: PLC0415 (see Violate)
 
-            if protocol not in CATALOGUE[step.value.id].protocols:
-                return f"{at}: violate {step.value.id} writes HTTP/1.1 bytes as they are"
+            entry = CATALOGUE[step.value.id]
+            if protocol not in entry.protocols:
+                writes = "HTTP/2 frames" if HTTP1 not in entry.protocols else "HTTP/1.1 bytes"
+                return f"{at}: violate {step.value.id} writes {writes} as they are"
         elif kind in _HTTP1_ONLY_KINDS and protocol != HTTP1:
             return f"{at}: {kind} {_HTTP1_ONLY_KINDS[kind]}"
     return None
@@ -334,8 +336,8 @@ class Profile(_Model):
 
     @property
     def protocols(self) -> frozenset[str]:
-        """The protocols that can carry every step (:mod:`fakeorigin.core.protocols`); HTTP/1.1
-        carries them all."""
+        """The protocols that can carry every step (:mod:`fakeorigin.core.protocols`): HTTP/1.1
+        carries every step but an HTTP/2 catalogue entry."""
         return self._protocols
 
     @field_validator("name")

@@ -1,0 +1,194 @@
+"""HTTP/2 frames as the violation catalogue writes them, exactly as given (RFC 9113 section 4.1).
+
+A :class:`Frame` is what h2 (the library the HTTP/2 edge runs on) would refuse to send: a 1xx
+with END_STREAM, a field block with an upper-case name or no ``:status``, DATA before HEADERS,
+a frame over the peer's SETTINGS_MAX_FRAME_SIZE. Its field block is a list of fields, not
+bytes: the connection encodes it with its own HPACK encoder when the frame goes out (RFC 7541:
+the client's decoder must stay in step with the table the server's encoder keeps), and
+:func:`serialize` lays out the 9-byte frame header with hyperframe's ``ExtensionFrame``, the
+one hyperframe class that checks nothing.
+
+Pure: no Twisted, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from hyperframe.frame import ExtensionFrame
+
+from fakeorigin.core.wire import Header
+
+# RFC 9113 section 6: frame types.
+DATA = 0x0
+HEADERS = 0x1
+RST_STREAM = 0x3
+SETTINGS = 0x4
+PING = 0x6
+GOAWAY = 0x7
+WINDOW_UPDATE = 0x8
+CONTINUATION = 0x9
+
+TYPE_NAMES = {
+    DATA: "DATA",
+    HEADERS: "HEADERS",
+    RST_STREAM: "RST_STREAM",
+    SETTINGS: "SETTINGS",
+    PING: "PING",
+    GOAWAY: "GOAWAY",
+    WINDOW_UPDATE: "WINDOW_UPDATE",
+    CONTINUATION: "CONTINUATION",
+}
+
+# Flags (the same bit means ACK on SETTINGS and PING).
+END_STREAM = 0x1
+ACK = 0x1
+END_HEADERS = 0x4
+
+# RFC 9113 section 6.5.2: setting identifiers.
+SETTINGS_MAX_CONCURRENT_STREAMS = 0x3
+SETTINGS_INITIAL_WINDOW_SIZE = 0x4
+SETTINGS_MAX_FRAME_SIZE = 0x5
+SETTING_NAMES = {
+    SETTINGS_MAX_CONCURRENT_STREAMS: "MAX_CONCURRENT_STREAMS",
+    SETTINGS_INITIAL_WINDOW_SIZE: "INITIAL_WINDOW_SIZE",
+    SETTINGS_MAX_FRAME_SIZE: "MAX_FRAME_SIZE",
+}
+
+# RFC 9113 section 7: error codes.
+NO_ERROR = 0x0
+PROTOCOL_ERROR = 0x1
+ERROR_NAMES = (
+    "NO_ERROR",
+    "PROTOCOL_ERROR",
+    "INTERNAL_ERROR",
+    "FLOW_CONTROL_ERROR",
+    "SETTINGS_TIMEOUT",
+    "STREAM_CLOSED",
+    "FRAME_SIZE_ERROR",
+    "REFUSED_STREAM",
+    "CANCEL",
+    "COMPRESSION_ERROR",
+    "CONNECT_ERROR",
+    "ENHANCE_YOUR_CALM",
+    "INADEQUATE_SECURITY",
+    "HTTP_1_1_REQUIRED",
+)
+
+#: RFC 9113 section 6.5.2: SETTINGS_MAX_FRAME_SIZE's initial value, the largest frame payload
+#: a peer that said nothing accepts.
+DEFAULT_MAX_FRAME_SIZE = 16_384
+
+#: HPACK-encodes a field block (the connection's encoder; a fresh one for examples).
+Encode = Callable[[Sequence[Header]], bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One frame, written as it is.
+
+    Attributes:
+        type: the frame type (``DATA``, ``HEADERS``, ...; any 8-bit value).
+        flags: the flags byte.
+        stream: the stream id; None: the exchange's own stream.
+        fields: a field block, HPACK-encoded by the connection when the frame goes out, in
+            the order and case given (None: no field block); it comes first in the payload.
+        payload: the payload (after the field block, if any).
+    """
+
+    type: int
+    flags: int = 0
+    stream: int | None = None
+    fields: tuple[Header, ...] | None = None
+    payload: bytes = b""
+
+    def serialize(self, stream_id: int, encode: Encode) -> bytes:
+        """The frame's bytes on the exchange's stream ``stream_id``, its field block encoded
+        with ``encode``."""
+        body = self.payload if self.fields is None else encode(self.fields) + self.payload
+        frame = ExtensionFrame(self.type, self.stream if self.stream is not None else stream_id)
+        frame.flag_byte = self.flags
+        frame.body = body
+        frame.body_len = len(body)
+        return bytes(frame.serialize())
+
+    def describe(self, stream_id: int = 1) -> str:
+        """One line for a reader: ``HEADERS stream 1 [END_STREAM END_HEADERS] :status: 103``."""
+        stream = self.stream if self.stream is not None else stream_id
+        name = TYPE_NAMES.get(self.type, f"type 0x{self.type:02x}")
+        text = f"{name} stream {stream}"
+        flags = _flag_names(self.type, self.flags)
+        if flags:
+            text += f" [{' '.join(flags)}]"
+        if self.fields is not None:
+            text += " " + ", ".join(
+                f"{n.decode('latin-1')}: {v.decode('latin-1')}" for n, v in self.fields
+            )
+        if self.payload:
+            text += " " + _payload_text(self.type, self.payload)
+        return text
+
+
+def _flag_names(frame_type: int, flags: int) -> list[str]:
+    if frame_type in (SETTINGS, PING):
+        named = {ACK: "ACK"}
+    elif frame_type in (HEADERS, CONTINUATION, DATA):
+        named = {END_STREAM: "END_STREAM", END_HEADERS: "END_HEADERS"}
+        if frame_type == DATA:
+            named.pop(END_HEADERS)
+        if frame_type == CONTINUATION:
+            named = {END_HEADERS: "END_HEADERS"}
+    else:
+        named = {}
+    names = [name for bit, name in named.items() if flags & bit]
+    rest = flags & ~sum(bit for bit in named)
+    if rest:
+        names.append(f"0x{rest:02x}")
+    return names
+
+
+def _payload_text(frame_type: int, payload: bytes) -> str:
+    if frame_type == DATA:
+        if len(payload) > 32:
+            return f"({len(payload)} bytes)"
+        return repr(payload)
+    if frame_type == RST_STREAM and len(payload) == 4:
+        return _error_name(int.from_bytes(payload, "big"))
+    if frame_type == GOAWAY and len(payload) >= 8:
+        last = int.from_bytes(payload[:4], "big") & 0x7FFFFFFF
+        return f"last-stream-id {last} {_error_name(int.from_bytes(payload[4:8], 'big'))}"
+    if frame_type == WINDOW_UPDATE and len(payload) == 4:
+        return f"increment {int.from_bytes(payload, 'big') & 0x7FFFFFFF}"
+    if frame_type == SETTINGS and len(payload) % 6 == 0:
+        pairs = (payload[i : i + 6] for i in range(0, len(payload), 6))
+        return ", ".join(
+            f"{SETTING_NAMES.get(int.from_bytes(p[:2], 'big'), p[:2].hex())}="
+            f"{int.from_bytes(p[2:], 'big')}"
+            for p in pairs
+        )
+    return f"({len(payload)} bytes)"
+
+
+def _error_name(code: int) -> str:
+    return ERROR_NAMES[code] if code < len(ERROR_NAMES) else f"error 0x{code:x}"
+
+
+def settings(values: dict[int, int]) -> bytes:
+    """A SETTINGS payload: identifier (16 bits) and value (32 bits) per setting (section 6.5.1)."""
+    return b"".join(k.to_bytes(2, "big") + v.to_bytes(4, "big") for k, v in values.items())
+
+
+def rst_stream(code: int) -> bytes:
+    """An RST_STREAM payload: the error code (section 6.4)."""
+    return code.to_bytes(4, "big")
+
+
+def goaway(last_stream_id: int, code: int) -> bytes:
+    """A GOAWAY payload: last stream id and error code, no debug data (section 6.8)."""
+    return last_stream_id.to_bytes(4, "big") + code.to_bytes(4, "big")
+
+
+def window_update(increment: int) -> bytes:
+    """A WINDOW_UPDATE payload: the increment (section 6.9)."""
+    return increment.to_bytes(4, "big")
