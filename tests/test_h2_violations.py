@@ -186,6 +186,33 @@ def test_real_clients_see_what_the_catalogue_says(
 # -- around the frames ----------------------------------------------------------------------
 
 
+def test_the_journal_shows_what_the_client_answered_to_an_entrys_frames(served: Served) -> None:
+    """The record of a stream an entry's frames ended keeps listening a second: curl's
+    RST_STREAM (PROTOCOL_ERROR) for a response without :status is in its timeline."""
+    served.client().reset()
+    seen = observe(
+        "curl",
+        served.origin_port,
+        "violation-h2-status-missing",
+        CATALOGUE["h2-status-missing"].probe,
+    )
+    assert seen.verdict() == "rejects"
+    deadline = time.monotonic() + 5
+    details: list[tuple[str, str]] = []
+    while time.monotonic() < deadline:
+        [record] = served.client().journal()
+        details = [(e["event"], e["detail"]) for e in record["timeline"]]
+        if ("frame-received", "RST_STREAM stream 1 PROTOCOL_ERROR") in details:
+            break
+        time.sleep(0.1)
+    assert ("frame-received", "RST_STREAM stream 1 PROTOCOL_ERROR") in details
+    raw = details.index(("raw-sent", "a response without :status"))
+    assert details[raw + 1][0] == "frame-sent"
+    assert details[raw + 1][1].startswith("HEADERS stream 1 [END_HEADERS] ")
+    assert details[raw + 2] == ("frame-sent", "DATA stream 1 [END_STREAM] 3 bytes")
+    assert record["outcome"] == "keep-alive"
+
+
 def test_an_http2_entry_over_http1_is_refused_501(served: Served) -> None:
     result = curl(
         "-H", f"{DEFAULT_INBAND_HEADER}: violation-h2-status-missing", f"{served.origin_url}/"

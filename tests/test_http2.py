@@ -33,6 +33,11 @@ from tests.h2client import Client
 pytestmark = pytest.mark.realsocket
 
 
+def events(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """A record's timeline without the frames sent and received."""
+    return [e for e in record["timeline"] if not e["event"].startswith("frame-")]
+
+
 @pytest.fixture(scope="module")
 def clear() -> Iterator[Served]:
     with serving() as served:
@@ -76,6 +81,31 @@ def test_a_request_over_prior_knowledge_is_journaled_with_its_stream(
     [record] = clear.client().journal()
     assert (record["http_version"], record["index"], record["outcome"]) == ("2", 1, "keep-alive")
     assert record["headers"][0] == ["host", "x"]  # :authority, as the Host a profile reads
+    # The frames each way, in the timeline: the request's HEADERS, the response's HEADERS
+    # and its DATA with END_STREAM (SETTINGS and their ACKs on stream 0 around them).
+    frames = [
+        (e["event"], e["detail"]) for e in record["timeline"] if "stream 1" in e.get("detail", "")
+    ]
+    assert [event for event, _ in frames] == ["frame-received", "frame-sent", "frame-sent"]
+    assert frames[0][1].startswith("HEADERS stream 1 [END_STREAM END_HEADERS] ")
+    assert frames[1][1].startswith("HEADERS stream 1 [END_HEADERS] ")
+    assert frames[2][1] == f"DATA stream 1 [END_STREAM] {len(seen.body())} bytes"
+
+
+def test_the_journal_keeps_64_frames_of_a_stream_and_counts_the_rest(
+    clear: Served, client: Client
+) -> None:
+    profile = {"name": "big", "steps": [{"respond": {"status": 200, "body_size": 2_000_000}}]}
+    clear.client().put_profile("big", profile)
+    stream = client.request("/", "big")
+    client.until_done(stream, seconds=20)
+    assert len(client.streams[stream].body()) == 2_000_000
+    [record] = clear.client().journal()
+    timeline = record["timeline"]
+    assert sum(e["event"].startswith("frame-") for e in timeline) == 64
+    assert [e["detail"] for e in timeline if e["event"] == "note"] == [
+        "64 frames journaled: no more"
+    ]
 
 
 def test_1xx_are_headers_frames_before_the_final_response(client: Client) -> None:
@@ -170,7 +200,8 @@ def test_a_reset_resets_the_stream_with_its_code(
     assert client.goaway is None  # only the stream
     [record] = clear.client().journal()
     assert record["outcome"] == "reset"
-    assert record["timeline"][-1]["detail"] == f"RST_STREAM ({code})"
+    assert events(record)[-1]["detail"] == f"RST_STREAM ({code})"
+    assert record["timeline"][-1]["detail"] == f"RST_STREAM stream 1 {code}"  # the frame
 
 
 @pytest.mark.parametrize(
@@ -327,7 +358,7 @@ def test_sigterm_lets_running_streams_finish_after_goaway(tmp_path: Path) -> Non
     records = {r["target"]: r for r in map(json.loads, dump.read_text().splitlines())}
     assert records["/slow"]["outcome"] == "keep-alive"
     assert records["/hang"]["outcome"] == "closed"
-    assert records["/hang"]["timeline"][-1]["detail"] == (
+    assert events(records["/hang"])[-1]["detail"] == (
         "shutdown: a hang ends here (RST_STREAM CANCEL)"
     )
 

@@ -130,6 +130,68 @@ class Frame:
         return text
 
 
+#: How much of a frame's payload :class:`FrameReader` keeps: enough for RST_STREAM, GOAWAY's
+#: last-stream-id and code, WINDOW_UPDATE, and six SETTINGS.
+SUMMARY_PAYLOAD_BYTES = 36
+
+#: One frame seen on the wire: type, flags, stream, payload length, the payload's first bytes.
+Seen = tuple[int, int, int, int, bytes]
+
+
+class FrameReader:
+    """Splits a byte stream into frame headers without parsing payloads (for the journal's
+    timeline): 9-byte header, then the payload skipped but for its first
+    :data:`SUMMARY_PAYLOAD_BYTES`. Bytes may come in any pieces."""
+
+    def __init__(self, skip: int = 0) -> None:
+        """``skip``: bytes to pass over first (the client's 24-byte connection preface)."""
+        self._skip = skip
+        self._remaining = 0  # of the last frame's payload, not come yet
+        self._buffer = b""
+
+    def feed(self, data: bytes) -> list[Seen]:
+        """The frames whose header (and payload start) completed with ``data``."""
+        if self._skip:
+            cut = min(self._skip, len(data))
+            data, self._skip = data[cut:], self._skip - cut
+        if self._remaining:
+            cut = min(self._remaining, len(data))
+            data, self._remaining = data[cut:], self._remaining - cut
+        buffer = self._buffer + data if self._buffer else data
+        seen: list[Seen] = []
+        position, size = 0, len(buffer)
+        while size - position >= 9:
+            length = int.from_bytes(buffer[position : position + 3], "big")
+            kept = min(length, SUMMARY_PAYLOAD_BYTES)
+            start = position + 9
+            if size - start < kept:
+                break
+            stream = int.from_bytes(buffer[position + 5 : start], "big") & 0x7FFFFFFF
+            kind, flags = buffer[position + 3], buffer[position + 4]
+            seen.append((kind, flags, stream, length, buffer[start : start + kept]))
+            position = start + length
+            if position > size:
+                self._remaining = position - size
+                position = size
+        self._buffer = buffer[position:]
+        return seen
+
+
+def summary(seen: Seen) -> str:
+    """A frame seen on the wire, for the journal: ``HEADERS stream 1 [END_HEADERS] 57
+    bytes``, with RST_STREAM's and GOAWAY's error, WINDOW_UPDATE's increment, SETTINGS."""
+    kind, flags, stream, length, payload = seen
+    text = f"{TYPE_NAMES.get(kind, f'type 0x{kind:02x}')} stream {stream}"
+    names = _flag_names(kind, flags)
+    if names:
+        text += f" [{' '.join(names)}]"
+    if kind in (RST_STREAM, GOAWAY, WINDOW_UPDATE) or (kind == SETTINGS and length == len(payload)):
+        if length:
+            return f"{text} {_payload_text(kind, payload)}"
+        return text
+    return f"{text} {length} bytes"
+
+
 def _flag_names(frame_type: int, flags: int) -> list[str]:
     if frame_type in (SETTINGS, PING):
         named = {ACK: "ACK"}

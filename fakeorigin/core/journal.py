@@ -45,6 +45,8 @@ class Event(StrEnum):
     RESPONSE_STARTED = "response-started"
     RESPONSE_COMPLETE = "response-complete"
     RAW_SENT = "raw-sent"
+    FRAME_SENT = "frame-sent"
+    FRAME_RECEIVED = "frame-received"
     NOTE = "note"
     CLOSE = "close"
     RESET = "reset"

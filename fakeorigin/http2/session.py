@@ -77,7 +77,7 @@ from fakeorigin.core.actions import (
     WriteHttp2,
 )
 from fakeorigin.core.engine import Action, run_exchange
-from fakeorigin.core.frames import DATA
+from fakeorigin.core.frames import DATA, FrameReader, Seen, summary
 from fakeorigin.core.journal import INTERNAL_ERROR, BodyRecord, Event, ExchangeRecord, Outcome
 from fakeorigin.core.protocols import H2
 from fakeorigin.core.state import Claim, OriginState, Selection, UnknownProfileError
@@ -140,6 +140,7 @@ class Stream:
         self.timer: Any = None
         self.deadline: Any = None
         self.raw = False  # a catalogue entry wrote frames h2 does not know of
+        self.frames_logged = 0
 
     @property
     def body(self) -> BodyRecord:
@@ -153,6 +154,15 @@ class Stream:
 
     def note(self, event: Event, status: int | None = None, detail: str | None = None) -> None:
         self.record.note(self.elapsed(), event, status, detail)
+
+    def frame(self, event: Event, seen: Seen) -> None:
+        """Journal a frame sent or received on this stream (or the connection), up to
+        :data:`MAX_FRAME_EVENTS`."""
+        self.frames_logged += 1
+        if self.frames_logged <= MAX_FRAME_EVENTS:
+            self.record.note(self.elapsed(), event, None, summary(seen))
+        elif self.frames_logged == MAX_FRAME_EVENTS + 1:
+            self.note(Event.NOTE, None, f"{MAX_FRAME_EVENTS} frames journaled: no more")
 
 
 class H2Session:
@@ -184,6 +194,10 @@ class H2Session:
         self.peer_gone_away = False
         self._preface: bytes | None = b""  # until the first frame's type is known
         self.idle_call: Any = None
+        self._frames_in = FrameReader(skip=_MAGIC_BYTES)
+        self._frames_out = FrameReader()
+        self._early: dict[int, list[Seen]] = {}  # received before their stream's record
+        self.lingering: dict[int, Stream] = {}  # ended by an entry's frames, still listening
         self.h2.initiate_connection()
         self.flush()
 
@@ -204,9 +218,11 @@ class H2Session:
                 self.h2.close_connection(error_code=ErrorCodes.PROTOCOL_ERROR)
                 self._bad_input(ProtocolError("the connection preface is not followed by SETTINGS"))
                 return
+        self._journal_frames(Event.FRAME_RECEIVED, self._frames_in.feed(data))
         try:
             events = self.h2.receive_data(data)
         except ProtocolError as err:
+            self._early.clear()
             self._bad_input(err)
             return
         for event in events:
@@ -224,7 +240,29 @@ class H2Session:
                 self._window_opened(event.stream_id)
             elif isinstance(event, ConnectionTerminated):
                 self._peer_goaway(event.error_code)
+        self._early.clear()
         self.flush()
+
+    def _journal_frames(self, event: Event, frames: list[Seen]) -> None:
+        """Journal frames on their stream's record, connection frames (stream 0) on every
+        open record; a received frame whose stream has no record yet (the request's HEADERS)
+        is kept for it."""
+        for seen in frames:
+            stream_id = seen[2]
+            if stream_id == 0:
+                for each in (*self.streams.values(), *self.lingering.values()):
+                    each.frame(event, seen)
+                continue
+            target = self.streams.get(stream_id) or self.lingering.get(stream_id)
+            if target is not None:
+                target.frame(event, seen)
+            elif event is Event.FRAME_RECEIVED:
+                self._early.setdefault(stream_id, []).append(seen)
+
+    def _send(self, data: bytes) -> None:
+        """Write ``data``, its frames journaled."""
+        self._journal_frames(Event.FRAME_SENT, self._frames_out.feed(data))
+        self.transport.write(data)
 
     def _peer_goaway(self, code: Any) -> None:
         """The client sent GOAWAY. With NO_ERROR the streams it already opened go on (RFC
@@ -251,7 +289,7 @@ class H2Session:
             # GOAWAY (the last 17 bytes queued) is sent with the right code.
             code = ErrorCodes.COMPRESSION_ERROR
             pending = _recode_goaway(pending, code)
-        self.transport.write(pending)
+        self._send(pending)
         why = f"HTTP/2: {err} (GOAWAY {ErrorCodes(code).name})"
         journal = self.factory.state.journal
         record = journal.open(self.connection_id, 0, self.client, self.clock.seconds())
@@ -288,6 +326,8 @@ class H2Session:
         record.tls = self.tls
         stream = Stream(self, stream_id, request, record)
         self.streams[stream_id] = stream
+        for seen in self._early.pop(stream_id, ()):
+            stream.frame(Event.FRAME_RECEIVED, seen)
         if self.idle_call is not None and self.idle_call.active():
             self.idle_call.cancel()
         self.idle_call = None
@@ -482,15 +522,15 @@ class H2Session:
         their field blocks go through h2's HPACK encoder (the client's decoder follows its
         table), their DATA comes off the connection's send window (h2 does not see it)."""
         self.flush()
+        if action.event is not None:
+            stream.note(action.event, action.status, action.detail)
         encode = self.h2.encoder.encode
         frames = action.frames
-        self.transport.write(b"".join(f.serialize(stream.stream_id, encode) for f in frames))
+        self._send(b"".join(f.serialize(stream.stream_id, encode) for f in frames))
         self.h2.outbound_flow_control_window -= sum(
             len(f.payload) for f in frames if f.type == DATA
         )
         stream.raw = True
-        if action.event is not None:
-            stream.note(action.event, action.status, action.detail)
 
     def _pump(self, stream: Stream) -> None:
         """Send what the flow-control windows allow; END_STREAM with the last piece when the
@@ -574,13 +614,17 @@ class H2Session:
             self.h2.reset_stream(stream.stream_id, ErrorCodes.CANCEL)
         self.h2.data_to_send()  # dropped: nothing the entry did not write goes out
         if ending is Ending.KEEP_ALIVE:
-            self._conclude(stream, Outcome.KEEP_ALIVE)
+            self._conclude(stream, Outcome.KEEP_ALIVE, linger=True)
             return
         stream.note(Event.CLOSE, None, "the connection is closed (no GOAWAY of fakeorigin's)")
-        self._conclude(stream, Outcome.CLOSED)
+        self._conclude(stream, Outcome.CLOSED, linger=True)
         self.close()
 
-    def _conclude(self, stream: Stream, outcome: Outcome) -> None:
+    def _conclude(self, stream: Stream, outcome: Outcome, *, linger: bool = False) -> None:
+        """The stream's exchange is over: its record is complete and sealed, or, ``linger``
+        (an entry's frames ended it), journals what the client sends on the stream and the
+        connection for :data:`LINGER_SECONDS` more (or until the connection ends)."""
+        self.flush()  # the frames h2 queued for it are journaled on its record
         stream.finished = True
         stream.record.outcome = outcome
         for call in (stream.timer, stream.deadline):
@@ -591,7 +635,11 @@ class H2Session:
             stream.unacknowledged = 0
         journal = self.factory.state.journal
         journal.touch(stream.record)
-        journal.seal(stream.record)
+        if linger and not self.closing:
+            self.lingering[stream.stream_id] = stream
+            stream.timer = self.clock.callLater(LINGER_SECONDS, self._unlinger, stream)
+        else:
+            journal.seal(stream.record)
         self.streams.pop(stream.stream_id, None)
         if not self.streams and not self.closing:
             if self.peer_gone_away:
@@ -602,6 +650,13 @@ class H2Session:
             else:
                 seconds = self.factory.settings.idle_timeout_seconds
                 self.idle_call = self.clock.callLater(seconds, self._idle)
+
+    def _unlinger(self, stream: Stream) -> None:
+        stream.timer = None
+        if self.lingering.pop(stream.stream_id, None) is not None:
+            journal = self.factory.state.journal
+            journal.touch(stream.record)
+            journal.seal(stream.record)
 
     def _idle(self) -> None:
         """``--idle-timeout`` with no stream open: GOAWAY (NO_ERROR), then close."""
@@ -636,7 +691,7 @@ class H2Session:
         # frame's last-stream-id finish: the frame is written here, h2 does not know of it.
         self.flush()
         goaway = GoAwayFrame(0, last_stream_id=last, error_code=0)
-        self.transport.write(goaway.serialize())
+        self._send(goaway.serialize())
 
     def shut_down(self, why: str) -> None:
         """Shutting down, no stream may wait any longer: each is journaled as closed (``why``),
@@ -673,7 +728,7 @@ class H2Session:
     def flush(self) -> None:
         data = self.h2.data_to_send()
         if data and self.transport is not None:
-            self.transport.write(data)
+            self._send(data)
 
     def close(self) -> None:
         if not self.closing:
@@ -687,12 +742,27 @@ class H2Session:
             self.idle_call.cancel()
         for stream_id in list(self.streams):
             self._gone(stream_id, why)
+        for stream in list(self.lingering.values()):
+            if stream.timer is not None and stream.timer.active():
+                stream.timer.cancel()
+            stream.note(Event.NOTE, None, f"the connection ended: {why}")
+            self._unlinger(stream)
 
 
 def _fields(fields: Any) -> list[tuple[bytes, bytes]]:
     """Header fields for h2: names lower-cased (RFC 9113 section 8.2.1)."""
     return [(name.lower(), value) for name, value in fields]
 
+
+#: The client connection preface's magic (RFC 9113 section 3.4), before its first frame.
+_MAGIC_BYTES = 24
+
+#: Frames journaled per stream, at most: the rest (a long body's DATA) only counted.
+MAX_FRAME_EVENTS = 64
+
+#: How long a stream an entry's frames ended keeps journaling what the client sends (its
+#: RST_STREAM, its GOAWAY): the verdict of whatever is under test.
+LINGER_SECONDS = 1.0
 
 #: Where the first frame's type byte is: after the 24-byte magic and a 3-byte length.
 _FIRST_FRAME_TYPE = 27

@@ -105,6 +105,8 @@ const EVENT_CLASS = {
   "response-complete": "response",
   "upgrade-sent": "response",
   "raw-sent": "raw",
+  "frame-sent": "frame",
+  "frame-received": "frame",
 };
 
 function eventClass(event) {
