@@ -4,6 +4,11 @@ fakeorigin over TLS (ALPN h2) and twisted.web's own HTTP/2 (TLS only) side by si
 fakeorigin's prior-knowledge h2c, each at 1 and 50 connections with 10 concurrent streams per
 connection, for a fixed number of requests; servers pinned as in part 1, h2load on the load
 CPU. Runs alternate between the servers; the median of the runs is reported with the worst.
+
+Then 102 timing over HTTP/2, measured as part 3 measures it over HTTP/1.1 (bench/steady.py): one
+fakeorigin process with the trickle profile (102 every second, six times, then 200), its journal
+filled first, round after round at each of part 3's connection counts, each round's h2c and
+HTTP/1.1 clients taking turns on the same process (bench/trickle_client.py, ``--h2``).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import re
 import shutil
 import statistics
 import subprocess
+import time
 from typing import Any
 
 import benchlib
@@ -26,9 +32,11 @@ from parts import (
     fx,
     peer_argv,
     ratio,
+    run_client,
     start_all,
     thousands,
 )
+from steady import pauses, trickle_row, watched
 
 TARGET = 1.5
 STREAMS = 10
@@ -99,10 +107,68 @@ def http2(config: Config) -> Part:
             )
         )
     part.tables.append(table)
-    part.data = data
     part.notes.append(
         f"h2load -n {requests} -m {STREAMS}; {runs} runs per server and level, alternating; "
-        "both TLS servers use a certificate from a throwaway CA (h2load does not verify). "
-        "Not measured yet: 102 timing over HTTP/2."
+        "both TLS servers use a certificate from a throwaway CA (h2load does not verify)."
     )
+    data["trickle"] = _trickle(config, part)
+    part.data = data
     return part
+
+
+def _trickle(config: Config, part: Part) -> dict[str, Any]:
+    """102 lateness over h2c and HTTP/1.1, rounds taking turns on one fakeorigin process."""
+    table = Table(
+        [
+            "connections",
+            "protocol",
+            "round",
+            "102s received / expected",
+            "errors",
+            "wire p50 / p99 / max ms",
+            "first 102 p99 ms",
+            "later 102s p99 ms",
+            "cadence p99 / max ms",
+            "longest collection in the server ms",
+            "collections / their total ms",
+        ]
+    )
+    server = watched(config, "fakeorigin", fakeorigin_argv(config, "trickle"))
+    figures: dict[str, Any] = {}
+    try:
+        benchlib.fill_journal(server.url, config.journal_fill)
+        for connections in config.trickle:
+            rounds: dict[str, list[dict[str, Any]]] = {"h2c": [], "http/1.1": []}
+            for index in range(config.trickle_rounds):
+                order = ["h2c", "http/1.1"] if index % 2 == 0 else ["http/1.1", "h2c"]
+                for protocol in order:
+                    begin = time.time()
+                    result = run_client(
+                        config,
+                        "trickle_client.py",
+                        *("--url", server.url, "--connections", str(connections)),
+                        *("--periods", str(config.trickle_periods)),
+                        *([] if config.smoke else ["--final"]),
+                        *(["--h2"] if protocol == "h2c" else []),
+                        timeout=config.trickle_periods + 120,
+                    )
+                    result["periods"] = config.trickle_periods
+                    result["gc"] = pauses(server.collections(), begin, time.time())
+                    rounds[protocol].append(result)
+            for protocol, results in rounds.items():
+                for index, result in enumerate(results):
+                    table.rows.append(
+                        trickle_row(connections, protocol, index + 1, result, result["gc"])
+                    )
+            figures[str(connections)] = rounds
+    finally:
+        server.child.stop()
+    part.tables.append(table)
+    part.notes.append(
+        "102 timing over HTTP/2: bench/profiles/trickle.yaml on one fakeorigin process (journal "
+        f"filled with {config.journal_fill:,} plain requests first), {config.trickle_rounds} "
+        "rounds per connection count, h2c (prior knowledge: preface, SETTINGS and the request's "
+        "HEADERS at once; each 102 a HEADERS frame) and HTTP/1.1 taking turns; columns as in "
+        "part 3. Reported, no target."
+    )
+    return figures

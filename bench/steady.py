@@ -92,7 +92,7 @@ def pauses(collections: list[list[float]], begin: float, end: float) -> dict[str
 # -- 3. 102 timing in the steady state ---------------------------------------------------------
 
 
-def _trickle_row(
+def trickle_row(
     connections: int, name: str, round_number: int, result: dict[str, Any], gc: dict[str, Any]
 ) -> list[str]:
     wire = result["kernel_ms"]
@@ -263,7 +263,7 @@ def _trickle_level(config: Config, connections: int, table: Table, whole: Table)
             for index, (result, gc) in enumerate(
                 zip(figures[name]["rounds"], figures[name]["gc"], strict=True)
             ):
-                table.rows.append(_trickle_row(connections, name, index + 1, result, gc))
+                table.rows.append(trickle_row(connections, name, index + 1, result, gc))
             worst = max(r["kernel_ms"]["p99"] for r in figures[name]["rounds"])
             whole.rows.append(
                 [

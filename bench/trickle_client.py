@@ -12,6 +12,11 @@ twice:
 - ``cadence`` (k >= 1): against the first 102's arrival instead of the request, which leaves
   out how late the server accepted and parsed: the timers' own precision.
 
+``--h2``: the same over prior-knowledge h2c (RFC 9113 section 3.3): the connection preface,
+an empty SETTINGS frame and the request's HEADERS go out at once; each interim response is a
+HEADERS frame on stream 1, its field block decoded (hpack, one decoder per connection) for
+``:status``.
+
 ``--timers-only`` opens no sockets: the same schedule as plain timers in the same kind of
 loop, the client's own timer lateness without any network work.
 
@@ -29,8 +34,10 @@ import socket
 import struct
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import benchlib
+from hpack import Decoder, Encoder
 
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 ANCILLARY = socket.CMSG_SPACE(16)
@@ -45,6 +52,7 @@ class _Connection:
     first: float = 0.0  # kernel arrival of the first interim response
     interims: int = 0
     buffer: bytes = b""
+    decoder: Any = None  # HTTP/2: the connection's HPACK decoder
 
 
 @dataclass
@@ -81,6 +89,8 @@ class _Trickle:
             + "".join(f"{h}\r\n" for h in args.header)
             + "\r\n"
         ).encode()
+        if args.h2:
+            self.request = _h2_request(self.host, self.port, args.header)
         self.poller = select.epoll()
         self.connections: dict[int, _Connection] = {}
         self.results = _Results()
@@ -172,9 +182,8 @@ class _Trickle:
             return
         arrived = _kernel_time(ancillary)
         connection.buffer += data
-        while (end := connection.buffer.find(b"\r\n\r\n")) >= 0:
-            head, connection.buffer = connection.buffer[:end], connection.buffer[end + 4 :]
-            status = int(head[9:12])
+        statuses = _h2_statuses(connection) if self.args.h2 else _http1_statuses(connection)
+        for status in statuses:
             if not 100 <= status < 200:
                 self._final(fd, connection, status)
                 return
@@ -212,6 +221,50 @@ class _Trickle:
         self._finish(fd)
 
 
+def _http1_statuses(connection: _Connection) -> list[int]:
+    """The statuses of the complete response heads in the buffer (taken out of it)."""
+    statuses = []
+    while (end := connection.buffer.find(b"\r\n\r\n")) >= 0:
+        head, connection.buffer = connection.buffer[:end], connection.buffer[end + 4 :]
+        statuses.append(int(head[9:12]))
+    return statuses
+
+
+def _h2_request(host: str, port: int, headers: list[str]) -> bytes:
+    """Preface, empty SETTINGS, and HEADERS (END_STREAM, END_HEADERS) on stream 1."""
+    fields = [(":method", "GET"), (":path", "/trickle"), (":scheme", "http")]
+    fields += [(":authority", f"{host}:{port}")]
+    fields += [(h.split(":", 1)[0].strip().lower(), h.split(":", 1)[1].strip()) for h in headers]
+    block = Encoder().encode(fields)
+    settings = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+    head = len(block).to_bytes(3, "big") + b"\x01\x05\x00\x00\x00\x01"
+    return b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + settings + head + block
+
+
+def _h2_statuses(connection: _Connection) -> list[int]:
+    """The ``:status`` of each complete HEADERS frame on stream 1 in the buffer (frames taken
+    out of it; every field block decoded, in order, to keep HPACK's table)."""
+    if connection.decoder is None:
+        connection.decoder = Decoder()
+    statuses = []
+    buffer = connection.buffer
+    while len(buffer) >= 9:
+        length = int.from_bytes(buffer[:3], "big")
+        if len(buffer) < 9 + length:
+            break
+        kind, stream, payload = (
+            buffer[3],
+            int.from_bytes(buffer[5:9], "big"),
+            buffer[9 : 9 + length],
+        )
+        buffer = buffer[9 + length :]
+        if kind == 0x1 and stream == 1:
+            fields = dict(connection.decoder.decode(payload))
+            statuses.append(int(fields[":status"]))
+    connection.buffer = buffer
+    return statuses
+
+
 def run_timers(args: argparse.Namespace) -> dict[str, object]:
     """The same schedule with no sockets: this loop's own timer lateness."""
     poller = select.epoll()
@@ -244,6 +297,7 @@ def main() -> None:
     parser.add_argument("--final", action="store_true", help="then await the final response")
     parser.add_argument("--slack", type=float, default=20.0, help="seconds past the schedule")
     parser.add_argument("--header", action="append", default=[], help="extra request header")
+    parser.add_argument("--h2", action="store_true", help="prior-knowledge h2c")
     parser.add_argument("--timers-only", action="store_true")
     args = parser.parse_args()
     benchlib.raise_file_limit()

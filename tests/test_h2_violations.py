@@ -26,6 +26,7 @@ from hpack import Decoder
 
 from fakeorigin.core.actions import WriteHttp2
 from fakeorigin.core.frames import ACK, SETTINGS, WINDOW_UPDATE, Frame
+from fakeorigin.core.loader import ProfileError, profile_from_data
 from fakeorigin.core.protocols import H2, HTTP1
 from fakeorigin.core.state import DEFAULT_INBAND_HEADER
 from fakeorigin.core.violations import CATALOGUE, Context, Violation
@@ -262,3 +263,63 @@ def test_the_connection_serves_on_after_an_entrys_frames(served: Served) -> None
     assert dict(responses[1].headers)[b":status"] == b"200"
     resets = [e for e in events if isinstance(e, h2.events.StreamReset)]
     assert [(e.stream_id, e.error_code) for e in resets] == [(1, 0)]
+
+
+# -- a raw step's frames --------------------------------------------------------------------
+
+RAW_FRAMES = {
+    "name": "raw-frames",
+    "steps": [
+        {
+            "raw": {
+                "frames": [
+                    {
+                        "type": "HEADERS",
+                        "flags": ["END_HEADERS"],
+                        "fields": [[":status", "200"], ["X-Upper", "1"]],
+                    },
+                    {"type": "DATA", "flags": ["END_STREAM"], "text": "ok\n"},
+                    {"type": 0x2A, "stream": 0, "flags": 255, "hex": "00 ff"},
+                ]
+            }
+        }
+    ],
+}
+
+
+def test_a_raw_steps_frames_go_out_as_written(served: Served) -> None:
+    served.client().put_profile("raw-frames", RAW_FRAMES)
+    client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    client.initiate_connection()
+    fields = [(":method", "GET"), (":path", "/"), (":scheme", "http"), (":authority", "x")]
+    client.send_headers(1, [*fields, (DEFAULT_INBAND_HEADER, "raw-frames")], end_stream=True)
+    with socket.create_connection(("127.0.0.1", served.origin_port), CLIENT_SECONDS) as sock:
+        sock.sendall(client.data_to_send())
+        seen = _frames_read(sock, 3, 10.0)
+    assert [(kind, flags, stream) for kind, flags, stream, _ in seen] == [
+        (0x1, 0x4, 1),
+        (0x0, 0x1, 1),
+        (0x2A, 0xFF, 0),
+    ]
+    assert Decoder().decode(seen[0][3], raw=True) == [(b":status", b"200"), (b"X-Upper", b"1")]
+    assert (seen[1][3], seen[2][3]) == (b"ok\n", b"\x00\xff")
+    [record] = [r for r in served.client().journal() if r["profile"] == "raw-frames"]
+    assert ("raw-sent", "3 frames") in [(e["event"], e.get("detail")) for e in record["timeline"]]
+
+
+def test_a_raw_steps_frames_are_refused_over_http1_and_bad_ones_where_they_are(
+    served: Served,
+) -> None:
+    served.client().put_profile("raw-frames", RAW_FRAMES)
+    result = curl("-H", f"{DEFAULT_INBAND_HEADER}: raw-frames", f"{served.origin_url}/")
+    assert result.status == 501
+    assert b"steps[0]: raw sends HTTP/2 frames as they are" in result.body
+    bad = {"steps": [{"raw": {"frames": [{"type": "HEADER"}]}}]}
+    with pytest.raises(
+        ProfileError, match=r"steps\[0\]\.raw\.frames\[0\]\.type.*unknown frame type 'HEADER'"
+    ):
+        profile_from_data({"name": "bad", **bad}, "test")
+    both = {"steps": [{"raw": {"frames": [{"type": "DATA", "text": "a", "hex": "00"}]}}]}
+    with pytest.raises(ProfileError, match=r"at most one of text, hex, base64 \(got text, hex\)"):
+        profile_from_data({"name": "bad", **both}, "test")
+    assert profile_from_data(RAW_FRAMES, "test").protocols == frozenset({H2})

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 from hyperframe.frame import ExtensionFrame
 
@@ -59,7 +60,8 @@ SETTING_NAMES = {
 # RFC 9113 section 7: error codes.
 NO_ERROR = 0x0
 PROTOCOL_ERROR = 0x1
-ERROR_NAMES = (
+#: RFC 9113 section 7's error codes, by name (a ``reset`` step's ``h2_error``).
+H2ErrorCode = Literal[
     "NO_ERROR",
     "PROTOCOL_ERROR",
     "INTERNAL_ERROR",
@@ -74,7 +76,9 @@ ERROR_NAMES = (
     "ENHANCE_YOUR_CALM",
     "INADEQUATE_SECURITY",
     "HTTP_1_1_REQUIRED",
-)
+]
+#: The same names, by code (the code is the index).
+ERROR_NAMES: tuple[str, ...] = get_args(H2ErrorCode)
 
 #: RFC 9113 section 6.5.2: SETTINGS_MAX_FRAME_SIZE's initial value, the largest frame payload
 #: a peer that said nothing accepts.

@@ -286,6 +286,7 @@ def _nested_models(model: type[BaseModel]) -> list[tuple[str, type[BaseModel]]]:
     found = []
     for name, field in model.model_fields.items():
         candidates = [field.annotation, *get_args(field.annotation)]
+        candidates += [inner for outer in candidates for inner in get_args(outer)]  # list[M]
         for candidate in candidates:
             if isinstance(candidate, type) and issubclass(candidate, BaseModel):
                 found.append((yaml_name(name, field), candidate))
@@ -383,9 +384,10 @@ profiles/x.yaml: steps[2].informational.status: must be 100..199 except 101 (got
 
 `fakeorigin check --protocols [PATH...]` also says which protocols each profile runs over (by
 ALPN id) and, for the others, which step stops it. Every step is made of messages (an interim
-response, a head, data, the end of the body) that any protocol can carry, except `raw`, most
-`violate` entries and `websocket`, which write HTTP/1.1 bytes or upgrade an HTTP/1.1
-connection; a request that selects a profile its connection's protocol cannot carry gets a
+response, a head, data, the end of the body) that any protocol can carry, except `raw` with
+bytes, the HTTP/1.1 `violate` entries and `websocket`, which write HTTP/1.1 bytes or upgrade
+an HTTP/1.1 connection, and `raw` with `frames` and the HTTP/2 `violate` entries, which write
+HTTP/2 frames; a request that selects a profile its connection's protocol cannot carry gets a
 501 naming the step, journaled as a note:
 
 ```text

@@ -23,6 +23,7 @@ from fakeorigin.core.actions import (
     SendInterim,
     Wait,
     WriteHttp1,
+    WriteHttp2,
 )
 from fakeorigin.core.engine.handshake import websocket_step
 from fakeorigin.core.engine.view import ExchangeView
@@ -114,6 +115,9 @@ def run_exchange(
         if protocol == H2:  # the entry's frames ended the stream: the connection is not ours
             yield End(ending)
             return
+    if kind == "raw" and protocol == H2:  # likewise a raw step's frames
+        yield End(Ending.KEEP_ALIVE)
+        return
     if ending is not None and ending is not Ending.KEEP_ALIVE:
         if kind == "reset":
             yield End(ending, last.value.h2_error, last.value.h2_connection)
@@ -351,6 +355,10 @@ def _violate(spec: Violate, run: _Run) -> Iterator[Action]:
 
 
 def _raw(spec: Raw, _run: _Run) -> Iterator[Action]:
+    if spec.frames is not None:
+        frames = spec.http2_frames()
+        yield WriteHttp2(frames, Event.RAW_SENT, None, f"{len(frames)} frames")
+        return
     data = spec.data()
     yield WriteHttp1(data, Event.RAW_SENT, None, f"{len(data)} bytes")
 

@@ -37,7 +37,7 @@ from fakeorigin.core.profile.steps import (
 from fakeorigin.core.profile.websocket import (
     WebSocket,
 )
-from fakeorigin.core.protocols import ANY, HTTP1, PROTOCOLS
+from fakeorigin.core.protocols import ANY, H2, HTTP1, PROTOCOLS
 
 
 class Repeat(_Model):
@@ -213,6 +213,9 @@ def cannot_carry(steps: Sequence[_Step], protocol: str, where: str = "steps") ->
             if protocol not in entry.protocols:
                 writes = "HTTP/2 frames" if HTTP1 not in entry.protocols else "HTTP/1.1 bytes"
                 return f"{at}: violate {step.value.id} writes {writes} as they are"
+        elif kind == "raw" and step.value.frames is not None:
+            if protocol != H2:
+                return f"{at}: raw sends HTTP/2 frames as they are"
         elif kind in _HTTP1_ONLY_KINDS and protocol != HTTP1:
             return f"{at}: {kind} {_HTTP1_ONLY_KINDS[kind]}"
     return None
@@ -337,7 +340,8 @@ class Profile(_Model):
     @property
     def protocols(self) -> frozenset[str]:
         """The protocols that can carry every step (:mod:`fakeorigin.core.protocols`): HTTP/1.1
-        carries every step but an HTTP/2 catalogue entry."""
+        carries every step but HTTP/2 frames (a ``raw`` step's, an HTTP/2 catalogue
+        entry's)."""
         return self._protocols
 
     @field_validator("name")

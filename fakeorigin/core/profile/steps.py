@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from fakeorigin.core.frames import Frame, H2ErrorCode
 from fakeorigin.core.profile.fields import (
     MAX_BODY_SIZE,
     Headers,
@@ -25,6 +26,7 @@ from fakeorigin.core.profile.fields import (
     _error,
     _Model,
 )
+from fakeorigin.core.profile.raw_frame import RawFrame
 
 
 class Continue(_Model):
@@ -213,18 +215,22 @@ class Respond(_Model):
 
 
 class Raw(_Model):
-    """Bytes written verbatim, with no framing and no checks: the escape hatch.
+    """Bytes written verbatim, with no framing and no checks: the escape hatch; over HTTP/2,
+    frames written as they are.
 
-    Exactly one of ``text``, ``hex`` or ``base64``. fakeorigin does not read what it sends:
-    when the steps end after a ``raw``, the connection is kept for the next request if the
-    request body is complete and the request did not ask to close; end with ``close`` to
-    close it.
+    Exactly one of ``text``, ``hex``, ``base64`` (bytes: HTTP/1.1 only) or ``frames``
+    (HTTP/2 frames: HTTP/2 only; see below). fakeorigin does not read what it sends: when the
+    steps end after a ``raw``, the connection is kept for the next request if the request
+    body is complete and the request did not ask to close; end with ``close`` to close it.
+    Over HTTP/2 the frames end the stream on fakeorigin's side (h2, which fakeorigin's
+    HTTP/2 runs on, does not see them), and the connection stays open for the client.
 
     Fields:
         text: the bytes as text, encoded as UTF-8 (escapes such as ``\\r\\n`` work in YAML
             double quotes).
         hex: the bytes in hexadecimal; spaces allowed.
         base64: the bytes in base64.
+        frames: HTTP/2 frames, each as ``raw.frames`` below says.
 
     ```yaml
     - raw: {text: "HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\nok"}
@@ -234,14 +240,16 @@ class Raw(_Model):
     text: str | None = None
     hex: str | None = None
     base64: str | None = None
+    frames: list[RawFrame] | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
     def _one_source(self) -> Raw:
-        given = [field for field in ("text", "hex", "base64") if getattr(self, field) is not None]
+        sources = ("text", "hex", "base64", "frames")
+        given = [field for field in sources if getattr(self, field) is not None]
         if len(given) != 1:
             raise _error(
                 "raw_source",
-                "needs exactly one of text, hex, base64 (got {got})",
+                "needs exactly one of text, hex, base64, frames (got {got})",
                 got=", ".join(given) or "none",
             )
         try:
@@ -253,12 +261,16 @@ class Raw(_Model):
         return self
 
     def data(self) -> bytes:
-        """The bytes to write."""
+        """The bytes to write (empty for ``frames``)."""
         if self.text is not None:
             return self.text.encode("utf-8")
         if self.hex is not None:
             return bytes.fromhex(self.hex)
         return base64.b64decode(self.base64 or "", validate=True)
+
+    def http2_frames(self) -> tuple[Frame, ...]:
+        """The frames to write (empty for bytes)."""
+        return tuple(raw.frame() for raw in self.frames or ())
 
 
 class Violate(_Model):
@@ -327,25 +339,6 @@ class Close(_Model):
     - close: {}
     ```
     """
-
-
-#: RFC 9113 section 7's error codes, by name.
-H2ErrorCode = Literal[
-    "NO_ERROR",
-    "PROTOCOL_ERROR",
-    "INTERNAL_ERROR",
-    "FLOW_CONTROL_ERROR",
-    "SETTINGS_TIMEOUT",
-    "STREAM_CLOSED",
-    "FRAME_SIZE_ERROR",
-    "REFUSED_STREAM",
-    "CANCEL",
-    "COMPRESSION_ERROR",
-    "CONNECT_ERROR",
-    "ENHANCE_YOUR_CALM",
-    "INADEQUATE_SECURITY",
-    "HTTP_1_1_REQUIRED",
-]
 
 
 class Reset(_Model):
