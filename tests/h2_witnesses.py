@@ -37,11 +37,13 @@ CLIENTS = ("curl", "nghttp", "node-http2", "h2")
 @dataclass(frozen=True, slots=True)
 class H2Seen:
     """What one client made of the response: its final status (None: it delivered none),
-    how many content bytes it delivered, and the first error it reported (None: none)."""
+    how many content bytes it delivered, the first error it reported (None: none), and the
+    interim statuses it reported, in order (curl, nghttp and Node.js report them)."""
 
     status: int | None
     length: int
     error: str | None
+    informational: tuple[int, ...] = ()
 
     def verdict(self) -> Verdict:
         return "rejects" if self.error is not None else "accepts"
@@ -55,9 +57,17 @@ def missing(client: str) -> str | None:
     return None
 
 
-def observe(client: str, port: int, profile: str, probe: Probe) -> H2Seen:
-    """``client``'s view of ``profile`` answering ``probe`` on 127.0.0.1:``port`` (h2c)."""
-    return _OBSERVERS[client](port, profile, probe)
+def observe(client: str, port: int, profile: str, probe: Probe, ca: str | None = None) -> H2Seen:
+    """``client``'s view of ``profile`` answering ``probe`` on 127.0.0.1:``port``: h2c, or
+    with ``ca`` (the file of the CA to trust) TLS with ALPN h2 to ``localhost`` (curl, nghttp
+    and Node.js only)."""
+    if ca is None:
+        return _OBSERVERS[client](port, profile, probe)
+    return _TLS_OBSERVERS[client](port, profile, probe, ca)
+
+
+def _url(port: int, ca: str | None) -> str:
+    return f"https://localhost:{port}/" if ca else f"http://127.0.0.1:{port}/"
 
 
 def _headers(profile: str, probe: Probe) -> list[tuple[str, str]]:
@@ -68,14 +78,15 @@ def _run(argv: list[str], patience: float) -> subprocess.CompletedProcess[bytes]
     return subprocess.run(argv, capture_output=True, timeout=patience + 10, check=False)
 
 
-def _curl(port: int, profile: str, probe: Probe) -> H2Seen:
-    argv = ["curl", "--http2-prior-knowledge", "-sS", "-o", "-", "-w", "\n%{http_code}"]
+def _curl(port: int, profile: str, probe: Probe, ca: str | None = None) -> H2Seen:
+    argv = ["curl", "-v", "-sS", "-o", "-", "-w", "\n%{http_code}"]
+    argv += ["--http2", "--cacert", ca] if ca else ["--http2-prior-knowledge"]
     argv += ["--max-time", f"{probe.patience_seconds:g}", "-X", probe.method]
     for name, value in _headers(profile, probe):
         argv += ["-H", f"{name}: {value}"]
     if probe.body:
         argv += ["--data-binary", "@-"]
-    argv.append(f"http://127.0.0.1:{port}/")
+    argv.append(_url(port, ca))
     result = subprocess.run(
         argv,
         input=probe.body,
@@ -86,13 +97,15 @@ def _curl(port: int, profile: str, probe: Probe) -> H2Seen:
     content, _, code = result.stdout.rpartition(b"\n")
     status = int(code) if code.strip() and int(code) else None
     error = None
+    said = result.stderr.decode("utf-8", "replace").strip().splitlines()
     if result.returncode:
-        said = result.stderr.decode("utf-8", "replace").strip().splitlines()
-        error = said[-1] if said else f"exit {result.returncode}"
-    return H2Seen(status, len(content), error)
+        complaints = [line for line in said if line.startswith("curl: (")]
+        error = complaints[-1] if complaints else f"exit {result.returncode}"
+    heads = [int(line.split()[2]) for line in said if line.startswith("< HTTP/2 ")]
+    return H2Seen(status, len(content), error, tuple(s for s in heads if s < 200))
 
 
-def _nghttp(port: int, profile: str, probe: Probe) -> H2Seen:
+def _nghttp(port: int, profile: str, probe: Probe, ca: str | None = None) -> H2Seen:
     argv = ["nghttp", "-v", f"--timeout={probe.patience_seconds:g}"]
     for name, value in _headers(profile, probe):
         argv += ["-H", f"{name}: {value}"]
@@ -101,16 +114,19 @@ def _nghttp(port: int, profile: str, probe: Probe) -> H2Seen:
             body.write(probe.body)
             body.flush()
             argv += ["-d", body.name]
-        argv.append(f"http://127.0.0.1:{port}/")
+        argv.append(_url(port, ca))
         result = _run(argv, probe.patience_seconds)
     text = result.stdout.decode("utf-8", "replace") + result.stderr.decode("utf-8", "replace")
     final = None
+    interims = []
     for line in text.splitlines():
         if "recv (stream_id=" in line and ":status:" in line:
             code = int(line.rsplit(":status:", 1)[1].strip())
             if code >= 200:
                 final = code
-    return H2Seen(final, 0, _nghttp_error(text, result.returncode))
+            else:
+                interims.append(code)
+    return H2Seen(final, 0, _nghttp_error(text, result.returncode), tuple(interims))
 
 
 def _nghttp_error(text: str, code: int) -> str | None:
@@ -134,9 +150,10 @@ def _nghttp_error(text: str, code: int) -> str | None:
     return f"exit {code}" if code else None
 
 
-def _node(port: int, profile: str, probe: Probe) -> H2Seen:
+def _node(port: int, profile: str, probe: Probe, ca: str | None = None) -> H2Seen:
     case = {
-        "url": f"http://127.0.0.1:{port}",
+        "url": _url(port, ca).rstrip("/"),
+        "ca": ca,
         "method": probe.method,
         "headers": _headers(profile, probe),
         "body": base64.b64encode(probe.body).decode("ascii"),
@@ -150,7 +167,12 @@ def _node(port: int, profile: str, probe: Probe) -> H2Seen:
         check=False,
     )
     answer = json.loads(result.stdout.decode("utf-8").strip().splitlines()[-1])
-    return H2Seen(answer["status"], answer["body_length"], answer["error"])
+    return H2Seen(
+        answer["status"],
+        answer["body_length"],
+        answer["error"],
+        tuple(int(s) for s in answer["informational"]),
+    )
 
 
 class _H2Reader:
@@ -221,3 +243,4 @@ def _h2(port: int, profile: str, probe: Probe) -> H2Seen:
 
 
 _OBSERVERS = {"curl": _curl, "nghttp": _nghttp, "node-http2": _node, "h2": _h2}
+_TLS_OBSERVERS = {"curl": _curl, "nghttp": _nghttp, "node-http2": _node}

@@ -1,5 +1,6 @@
 // One HTTP/2 request with Node.js's http2 client, for tests/h2_witnesses.py.
-// stdin: a JSON case {url, method, headers: [[name, value]...], body (base64), patience_ms}.
+// stdin: a JSON case {url, ca (a CA file for https, or null), method, headers: [[name, value]...],
+// body (base64), patience_ms}.
 // Prints one JSON line: {informational: [status...], status, body_length, error} where error
 // is the first error's code (ERR_HTTP2_STREAM_ERROR, ERR_HTTP2_SESSION_ERROR, ...) with its
 // message, "timeout", or null.
@@ -19,7 +20,8 @@ function finish(error) {
   process.exit(0);
 }
 
-const session = http2.connect(kase.url);
+const options = kase.ca ? { ca: require("node:fs").readFileSync(kase.ca) } : {};
+const session = http2.connect(kase.url, options);
 session.on("error", (err) => finish(`${err.code || "error"}: ${err.message}`));
 session.on("goaway", (code) => {
   if (code !== http2.constants.NGHTTP2_NO_ERROR) finish(`GOAWAY ${code}`);

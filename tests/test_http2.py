@@ -26,8 +26,10 @@ from hyperframe.frame import HeadersFrame, PingFrame, WindowUpdateFrame
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fakeorigin.core.violations import Probe
 from tests.clients import curl
 from tests.control_process import FAKEORIGIN, Served, serving
+from tests.h2_witnesses import missing, observe
 from tests.h2client import Client
 
 pytestmark = pytest.mark.realsocket
@@ -512,6 +514,52 @@ def test_every_bundled_profile_over_http2(
     started = [e["status"] for e in timeline if e["event"] == "response-started"]
     assert started == statuses[-1:]
     assert record["outcome"] == ("keep-alive" if ending == "end" else "closed")
+
+
+#: The request each kind of row sends: a GET, or a 2 KiB upload with Expect: 100-continue.
+PROBES = {
+    "get": Probe(http_version="2", patience_seconds=15.0),
+    "expect": Probe("POST", "2", (("expect", "100-continue"),), bytes(2048), 1, 15.0),
+}
+#: What curl 7.88.1 reports for a final response that comes, with END_STREAM, before the
+#: upload it held back for Expect: 100-continue and is followed by RST_STREAM (NO_ERROR):
+#: it drops the response, which RFC 9113 section 8.1 says a client must not do (the catalogue's
+#: h2-rst-stream-after-response shows the same during an upload).
+CURL_DROPS = {"expect-final-early", "expect-reject"}
+CURL_DROPPED = "curl: (52) Empty reply from server"
+
+
+@pytest.mark.parametrize("client", ["curl", "nghttp", "node-http2"])
+@pytest.mark.parametrize("profile", list(BUNDLED))
+@pytest.mark.parametrize("tls", [False, True], ids=["h2c", "h2"])
+def test_every_bundled_profile_over_http2_with_real_clients(
+    clear: Served, secure: Served, profile: str, tls: bool, client: str
+) -> None:
+    """curl, nghttp and Node.js's http2 client each get every bundled profile HTTP/2 carries,
+    over h2c and TLS: the final status, every 1xx the journal says went out, in order, and no
+    error; one HEADERS frame a status in the journal. curl waits for a 100 before its upload
+    and so gets the table's 1xx; nghttp and Node.js send it at once, so a `continue` step
+    may find the body already complete and skip the 100 (RFC 9110 section 10.1.1)."""
+    why = missing(client)
+    if why is not None:
+        pytest.skip(why)
+    served = secure if tls else clear
+    sends, statuses, _, interims = BUNDLED[profile]
+    ca = served.announce["ca"] if tls else None
+    seen = observe(client, served.origin_port, profile, PROBES[sends], ca)
+    [record] = served.client().journal()
+    sent = [e["status"] for e in events(record) if e["event"] == "interim-sent"]
+    if client == "curl" and profile in CURL_DROPS:
+        assert (seen.status, seen.error) == (None, CURL_DROPPED), seen
+        assert sent == interims
+        return
+    assert (seen.status, seen.error) == (statuses[-1], None), seen
+    assert list(seen.informational) == sent, seen
+    if client == "curl" or sends == "get":
+        assert sent == interims
+    details = [e.get("detail", "") for e in record["timeline"] if e["event"] == "frame-sent"]
+    heads = [d for d in details if d.startswith(f"HEADERS stream {record['index']} ")]
+    assert len(heads) == len(sent) + 1, details
 
 
 def test_hang_ends_at_max_duration() -> None:

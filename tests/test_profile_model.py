@@ -128,7 +128,7 @@ BAD_STEPS = [
     (
         "raw-two-sources",
         "  - raw: {text: a, hex: '00'}\n",
-        "steps[0].raw: needs exactly one of text, hex, base64 (got text, hex)",
+        "steps[0].raw: needs exactly one of text, hex, base64, frames (got text, hex)",
     ),
     (
         "raw-bad-hex",

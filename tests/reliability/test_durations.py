@@ -35,6 +35,7 @@ from fakeorigin.core.durations import (
 from fakeorigin.core.engine import run_exchange, run_session
 from fakeorigin.core.journal import BodyRecord
 from fakeorigin.core.profile import STEP_KINDS, Profile, WebSocket
+from fakeorigin.core.protocols import H2, HTTP1
 from fakeorigin.core.violations import CATALOGUE
 from fakeorigin.core.wire import RequestHead
 from tests.memory import bundled_profiles, profile
@@ -109,7 +110,8 @@ def simulated(made: Profile) -> float:
     websocket step), until the exchange ends."""
     last = made.steps[-1]
     view = _View(handshake(last.value) if last.kind == "websocket" else REFERENCE_REQUEST)
-    for action in run_exchange(made, view, _NoJitter()):
+    protocol = HTTP1 if HTTP1 in made.protocols else H2  # an HTTP/2 entry's profile
+    for action in run_exchange(made, view, _NoJitter(), 1, protocol):
         if isinstance(action, Wait):
             view.now += action.seconds
         elif isinstance(action, HandOff):
@@ -147,6 +149,7 @@ def test_bundled_durations_that_are_not_zero() -> None:
         "processing-trickle": 5.0,
         "slow-body": pytest.approx(0.7),
         "violation-garbage-after-response": 0.1,
+        "violation-h2-zero-window-upload": 1.0,
         "websocket-script-demo": 0.1,
     }
 
