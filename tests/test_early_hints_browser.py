@@ -134,8 +134,19 @@ def when(served: Served) -> tuple[float, float, list[dict[str, Any]]]:
     )
 
 
+#: Loads of the page in fresh browsers before the test gives up on a preload. Chromium 156
+#: here ignores the 103 now and then (about one cold start in 20 on a quiet machine, one in
+#: three with a test suite beside it: no request for /style.css until the page came, then
+#: initiatorType "link"), with the same bytes from fakeorigin each time (the journal's
+#: timelines differ in nothing else); a browser that never acts on it still fails.
+ATTEMPTS = 4
+
+
 def test_over_http2_the_browser_preloads_while_the_page_is_held(served: Served) -> None:
-    seen = load(served)
+    for _ in range(ATTEMPTS):
+        seen = load(served)
+        if seen["css"] == ["early-hints"]:
+            break
     assert seen["navigation"] == "h2"
     assert seen["css"] == ["early-hints"]
     assert seen["color"] == "rgb(255, 0, 0)"  # the preloaded stylesheet is the one applied

@@ -31,9 +31,12 @@ The connection's own life: ``--idle-timeout`` with no stream open ends it with G
 shutdown sends GOAWAY and lets the streams already open finish (:meth:`H2Session.drain`); bad
 input from the client gets h2's GOAWAY and a bad-request record.
 
-An HTTP/2 catalogue entry's frames (``WriteHttp2``) go out as they are, after what h2 has
-queued, their field blocks encoded with h2's HPACK encoder; h2 does not see them, so the
-stream is then over on our side without a frame of h2's (:meth:`H2Session._raw_end`).
+An HTTP/2 catalogue entry's or a ``raw`` step's frames (``WriteHttp2``) go out as they are,
+after what h2 has queued, their field blocks encoded with h2's HPACK encoder; h2 does not see
+them, so the stream is then over on our side without a frame of h2's
+(:meth:`H2Session._raw_end`), and its record keeps journaling what the client answers for
+:data:`LINGER_SECONDS`. Every frame sent and received is journaled on its stream's record
+(``frame-sent``, ``frame-received``; :data:`MAX_FRAME_EVENTS` a stream).
 
 A profile with a step HTTP/2 cannot carry (raw bytes, the HTTP/1.1 violations, WebSocket) is
 answered 501 by the engine (``Profile.protocols``). Over HTTP/2 a journal record's ``index``
@@ -139,7 +142,7 @@ class Stream:
         self.blocked = False  # the actions stopped until a window opens
         self.timer: Any = None
         self.deadline: Any = None
-        self.raw = False  # a catalogue entry wrote frames h2 does not know of
+        self.raw = False  # an entry or a raw step wrote frames h2 does not know of
         self.frames_logged = 0
 
     @property
@@ -518,9 +521,10 @@ class H2Session:
             stream.pending.append(action.content)
 
     def _frames(self, stream: Stream, action: WriteHttp2) -> None:
-        """An HTTP/2 catalogue entry's frames, written as they are after what h2 queued;
-        their field blocks go through h2's HPACK encoder (the client's decoder follows its
-        table), their DATA comes off the connection's send window (h2 does not see it)."""
+        """An HTTP/2 catalogue entry's or a raw step's frames, written as they are after what
+        h2 queued; their field blocks go through h2's HPACK encoder (the client's decoder
+        follows its table), their DATA comes off the connection's send window (h2 does not
+        see it)."""
         self.flush()
         if action.event is not None:
             stream.note(action.event, action.status, action.detail)
@@ -605,10 +609,10 @@ class H2Session:
             self.close()
 
     def _raw_end(self, stream: Stream, ending: Ending) -> None:
-        """After an entry's own frames: keep-alive leaves the connection to the client (the
-        stream is over on our side; h2 forgets it without a frame: its RST_STREAM is dropped,
-        so frames the client still sends on it are ignored), close closes the connection
-        without a GOAWAY of ours (the entry's frames say what they say)."""
+        """After frames h2 does not know of (an entry's, a raw step's): keep-alive leaves the
+        connection to the client (the stream is over on our side; h2 forgets it without a
+        frame: its RST_STREAM is dropped, so frames the client still sends on it are ignored),
+        close closes the connection without a GOAWAY of ours (the frames say what they say)."""
         self.flush()
         with contextlib.suppress(Exception):
             self.h2.reset_stream(stream.stream_id, ErrorCodes.CANCEL)
@@ -622,8 +626,8 @@ class H2Session:
 
     def _conclude(self, stream: Stream, outcome: Outcome, *, linger: bool = False) -> None:
         """The stream's exchange is over: its record is complete and sealed, or, ``linger``
-        (an entry's frames ended it), journals what the client sends on the stream and the
-        connection for :data:`LINGER_SECONDS` more (or until the connection ends)."""
+        (frames h2 does not know of ended it), journals what the client sends on the stream
+        and the connection for :data:`LINGER_SECONDS` more (or until the connection ends)."""
         self.flush()  # the frames h2 queued for it are journaled on its record
         stream.finished = True
         stream.record.outcome = outcome

@@ -87,7 +87,10 @@ def run_exchange(
     request if the body is complete and neither the request nor the response asked to close;
     otherwise it is closed. A response that is the connection's last by the profile's
     ``connection.max_requests`` says ``Connection: close`` when ``close_header`` asks it to
-    (RFC 9112 section 9.6); closing after it is the protocol's part.
+    (RFC 9112 section 9.6); closing after it is the protocol's part. Over HTTP/2 a profile
+    that ends in frames written as they are (an HTTP/2 catalogue entry, a ``raw`` step) ends
+    as the entry says (a ``raw`` step: keep-alive): the frames ended the stream, the
+    connection is the client's.
     """
     if protocol not in profile.protocols:
         yield from _refuse_protocol(profile, protocol, view)
