@@ -112,6 +112,35 @@ def _h2_entry(**kwargs: Any) -> Callable[[Producer], Producer]:
     return violation(protocols=ONLY_H2, **kwargs)
 
 
+def _malformed(
+    *,
+    nghttp: str,
+    h2: str,
+    proxy: str = _PROXY_MALFORMED,
+    client: str = _CLIENT_MALFORMED,
+    **kwargs: Any,
+) -> Callable[[Producer], Producer]:
+    """``@violation`` for an entry whose response RFC 9113 section 8.1.1 calls malformed and
+    all four clients were seen to refuse: curl and Node.js with nghttp2's stream error
+    (PROTOCOL_ERROR), nghttp and h2 with the words given here. The stream is over after its
+    frames; the connection stays open."""
+    evidence = {
+        "curl": _CURL_PROTOCOL_ERROR,
+        "nghttp": nghttp,
+        "node-http2": _NODE_PROTOCOL_ERROR,
+        "h2": h2,
+    }
+    rejects = _verdicts("rejects", "rejects", "rejects", "rejects")
+    return _h2_entry(
+        proxy=proxy,
+        client=client,
+        ending=Ending.KEEP_ALIVE,
+        verdicts=rejects,
+        evidence=evidence,
+        **kwargs,
+    )
+
+
 def _ok_fields(now: float, length: int = len(OK), status: bytes = b"200") -> list[Header]:
     """A final response's fields, lower-case, in the order h2 would send them."""
     return [
@@ -144,23 +173,16 @@ class Status1xx(Parameters):
     status: int = Field(default=103, ge=100, le=199, description="the interim status")
 
 
-@_h2_entry(
+@_malformed(
     id="h2-1xx-end-stream",
     summary="An interim response in a HEADERS frame with END_STREAM: the stream ends on a 1xx.",
     rule="RFC 9113 section 8.1",
     requirement="“A HEADERS frame with the END_STREAM flag set that carries an informational "
     "status code is malformed (Section 8.1.1).” and, section 8.1.1, " + _MALFORMED,
-    proxy=_PROXY_MALFORMED,
     client=_CLIENT_MALFORMED + "; the 1xx is no final response",
-    ending=Ending.KEEP_ALIVE,
     parameters=Status1xx,
-    verdicts=_verdicts("rejects", "rejects", "rejects", "rejects"),
-    evidence={
-        "curl": _CURL_PROTOCOL_ERROR,
-        "nghttp": _NGHTTP_MESSAGING,
-        "node-http2": _NODE_PROTOCOL_ERROR,
-        "h2": "Cannot set END_STREAM on informational responses",
-    },
+    nghttp=_NGHTTP_MESSAGING,
+    h2="Cannot set END_STREAM on informational responses",
 )
 def _interim_end_stream(params: Status1xx, _context: Context) -> Iterator[Action]:
     fields = [(b":status", b"%d" % params.status), (b"link", b"</style.css>; rel=preload")]
@@ -195,7 +217,7 @@ class InterimAfterFinal(Status1xx):
     """Parameters of ``h2-1xx-after-final``."""
 
 
-@_h2_entry(
+@_malformed(
     id="h2-1xx-after-final",
     summary="The final 200's HEADERS, then a 103 HEADERS frame, then the content.",
     rule="RFC 9113 section 8.1",
@@ -203,17 +225,9 @@ class InterimAfterFinal(Status1xx):
     "after receiving the HEADERS frame that opens a request or after receiving a final "
     "(non-informational) status code MUST treat the corresponding request or response as "
     "malformed (Section 8.1.1).”",
-    proxy=_PROXY_MALFORMED,
-    client=_CLIENT_MALFORMED,
-    ending=Ending.KEEP_ALIVE,
     parameters=InterimAfterFinal,
-    verdicts=_verdicts("rejects", "rejects", "rejects", "rejects"),
-    evidence={
-        "curl": _CURL_PROTOCOL_ERROR,
-        "nghttp": "name: [:status], value: [103]",
-        "node-http2": _NODE_PROTOCOL_ERROR,
-        "h2": "Informational response after final response",
-    },
+    nghttp="name: [:status], value: [103]",
+    h2="Informational response after final response",
 )
 def _interim_after_final(params: InterimAfterFinal, context: Context) -> Iterator[Action]:
     interim = [(b":status", b"%d" % params.status), (b"link", b"</style.css>; rel=preload")]
@@ -237,7 +251,7 @@ class ConnectionField(Parameters):
     value: str = Field(default="keep-alive", description="its value", pattern=r"^[ -~]*$")
 
 
-@_h2_entry(
+@_malformed(
     id="h2-connection-specific-field",
     summary="A 200 whose field block carries a connection-specific field (Connection: "
     "keep-alive by default).",
@@ -246,16 +260,9 @@ class ConnectionField(Parameters):
     "connection-specific header fields.” and “Any message containing connection-specific "
     "header fields MUST be treated as malformed (Section 8.1.1).”",
     proxy=_PROXY_MALFORMED + " (one translating to HTTP/1.1 must not pass the field on either way)",
-    client=_CLIENT_MALFORMED,
-    ending=Ending.KEEP_ALIVE,
     parameters=ConnectionField,
-    verdicts=_verdicts("rejects", "rejects", "rejects", "rejects"),
-    evidence={
-        "curl": _CURL_PROTOCOL_ERROR,
-        "nghttp": "name: [connection], value: [keep-alive]",
-        "node-http2": _NODE_PROTOCOL_ERROR,
-        "h2": "Connection-specific header field present",
-    },
+    nghttp="name: [connection], value: [keep-alive]",
+    h2="Connection-specific header field present",
 )
 def _connection_field(params: ConnectionField, context: Context) -> Iterator[Action]:
     fields = _ok_fields(context.now)
@@ -273,7 +280,7 @@ class UppercaseName(Parameters):
     )
 
 
-@_h2_entry(
+@_malformed(
     id="h2-uppercase-field-name",
     summary="A 200 with a field name in upper case (Content-Type).",
     rule="RFC 9113 section 8.2.1",
@@ -281,17 +288,9 @@ class UppercaseName(Parameters):
     "0x41-0x5a, or 0x7f-0xff (all ranges inclusive).” and “A request or response that "
     "contains a field that violates any of these conditions MUST be treated as malformed "
     "(Section 8.1.1).”",
-    proxy=_PROXY_MALFORMED,
-    client=_CLIENT_MALFORMED,
-    ending=Ending.KEEP_ALIVE,
     parameters=UppercaseName,
-    verdicts=_verdicts("rejects", "rejects", "rejects", "rejects"),
-    evidence={
-        "curl": _CURL_PROTOCOL_ERROR,
-        "nghttp": "name: [Content-Type]",
-        "node-http2": _NODE_PROTOCOL_ERROR,
-        "h2": "Received uppercase header name",
-    },
+    nghttp="name: [Content-Type]",
+    h2="Received uppercase header name",
 )
 def _uppercase(params: UppercaseName, context: Context) -> Iterator[Action]:
     fields = _ok_fields(context.now)
@@ -299,44 +298,28 @@ def _uppercase(params: UppercaseName, context: Context) -> Iterator[Action]:
     yield _write(f"200 with the field name {params.name}", _head(fields), _body())
 
 
-@_h2_entry(
+@_malformed(
     id="h2-status-missing",
     summary="A response whose field block has no :status.",
     rule="RFC 9113 section 8.3.2",
     requirement="“This pseudo-header field MUST be included in all responses, including "
     "interim responses; otherwise, the response is malformed (Section 8.1.1).”",
-    proxy=_PROXY_MALFORMED,
-    client=_CLIENT_MALFORMED,
-    ending=Ending.KEEP_ALIVE,
-    verdicts=_verdicts("rejects", "rejects", "rejects", "rejects"),
-    evidence={
-        "curl": _CURL_PROTOCOL_ERROR,
-        "nghttp": _NGHTTP_MESSAGING,
-        "node-http2": _NODE_PROTOCOL_ERROR,
-        "h2": "Header block missing mandatory b':status' header",
-    },
+    nghttp=_NGHTTP_MESSAGING,
+    h2="Header block missing mandatory b':status' header",
 )
 def _status_missing(_: NoParameters, context: Context) -> Iterator[Action]:
     yield _write("a response without :status", _head(_ok_fields(context.now)[1:]), _body())
 
 
-@_h2_entry(
+@_malformed(
     id="h2-status-repeated",
     summary="A response with two :status fields, 200 and 500.",
     rule="RFC 9113 section 8.3",
     requirement="“The same pseudo-header field name MUST NOT appear more than once in a field "
     "block. A field block for an HTTP request or response that contains a repeated "
     "pseudo-header field name MUST be treated as malformed (Section 8.1.1).”",
-    proxy=_PROXY_MALFORMED,
-    client=_CLIENT_MALFORMED,
-    ending=Ending.KEEP_ALIVE,
-    verdicts=_verdicts("rejects", "rejects", "rejects", "rejects"),
-    evidence={
-        "curl": _CURL_PROTOCOL_ERROR,
-        "nghttp": "name: [:status], value: [500]",
-        "node-http2": _NODE_PROTOCOL_ERROR,
-        "h2": "Received duplicate pseudo-header field",
-    },
+    nghttp="name: [:status], value: [500]",
+    h2="Received duplicate pseudo-header field",
 )
 def _status_repeated(_: NoParameters, context: Context) -> Iterator[Action]:
     fields = _ok_fields(context.now)
@@ -344,23 +327,15 @@ def _status_repeated(_: NoParameters, context: Context) -> Iterator[Action]:
     yield _write(":status 200 and 500", _head(fields), _body())
 
 
-@_h2_entry(
+@_malformed(
     id="h2-pseudo-header-after-field",
     summary="A response whose :status comes after a regular field.",
     rule="RFC 9113 section 8.3",
     requirement="“All pseudo-header fields MUST appear in a field block before all regular "
     "field lines. Any request or response that contains a pseudo-header field that appears in "
     "a field block after a regular field line MUST be treated as malformed (Section 8.1.1).”",
-    proxy=_PROXY_MALFORMED,
-    client=_CLIENT_MALFORMED,
-    ending=Ending.KEEP_ALIVE,
-    verdicts=_verdicts("rejects", "rejects", "rejects", "rejects"),
-    evidence={
-        "curl": _CURL_PROTOCOL_ERROR,
-        "nghttp": "name: [:status], value: [200]",
-        "node-http2": _NODE_PROTOCOL_ERROR,
-        "h2": "Received pseudo-header field out of sequence",
-    },
+    nghttp="name: [:status], value: [200]",
+    h2="Received pseudo-header field out of sequence",
 )
 def _pseudo_after(_: NoParameters, context: Context) -> Iterator[Action]:
     fields = _ok_fields(context.now)
@@ -368,7 +343,7 @@ def _pseudo_after(_: NoParameters, context: Context) -> Iterator[Action]:
     yield _write(":status after content-type", _head(fields), _body())
 
 
-@_h2_entry(
+@_malformed(
     id="h2-request-pseudo-header",
     summary="A 200 whose field block also carries :path, a request pseudo-header.",
     rule="RFC 9113 section 8.3",
@@ -376,16 +351,8 @@ def _pseudo_after(_: NoParameters, context: Context) -> Iterator[Action]:
     "pseudo-header fields defined for responses MUST NOT appear in requests.” and “Endpoints "
     "MUST treat a request or response that contains undefined or invalid pseudo-header fields "
     "as malformed (Section 8.1.1).”",
-    proxy=_PROXY_MALFORMED,
-    client=_CLIENT_MALFORMED,
-    ending=Ending.KEEP_ALIVE,
-    verdicts=_verdicts("rejects", "rejects", "rejects", "rejects"),
-    evidence={
-        "curl": _CURL_PROTOCOL_ERROR,
-        "nghttp": "name: [:path]",
-        "node-http2": _NODE_PROTOCOL_ERROR,
-        "h2": "Encountered request-only headers",
-    },
+    nghttp="name: [:path]",
+    h2="Encountered request-only headers",
 )
 def _request_pseudo(_: NoParameters, context: Context) -> Iterator[Action]:
     fields = _ok_fields(context.now)
@@ -404,7 +371,7 @@ class Missing(Parameters):
     )
 
 
-@_h2_entry(
+@_malformed(
     id="h2-content-length-mismatch",
     summary="content-length 103, then 3 bytes of DATA with END_STREAM.",
     rule="RFC 9113 section 8.1.1",
@@ -413,16 +380,9 @@ class Missing(Parameters):
     "content, unless the message is defined as having no content.”",
     proxy=_PROXY_MALFORMED + " (it may have forwarded the head already: it then resets its "
     "client's stream, or closes an HTTP/1.1 client's connection, before the content's end)",
-    client=_CLIENT_MALFORMED,
-    ending=Ending.KEEP_ALIVE,
     parameters=Missing,
-    verdicts=_verdicts("rejects", "rejects", "rejects", "rejects"),
-    evidence={
-        "curl": _CURL_PROTOCOL_ERROR,
-        "nghttp": "RST_STREAM (error_code=PROTOCOL_ERROR(0x01))",
-        "node-http2": _NODE_PROTOCOL_ERROR,
-        "h2": "InvalidBodyLengthError",
-    },
+    nghttp="RST_STREAM (error_code=PROTOCOL_ERROR(0x01))",
+    h2="InvalidBodyLengthError",
 )
 def _length_mismatch(params: Missing, context: Context) -> Iterator[Action]:
     fields = _ok_fields(context.now, len(OK) + params.missing)
@@ -485,7 +445,7 @@ def _after_end(_: NoParameters, context: Context) -> Iterator[Action]:
     )
 
 
-@_h2_entry(
+@_malformed(
     id="h2-trailers-without-end-stream",
     summary="A 200 with its content, trailers in a HEADERS frame without END_STREAM, then an "
     "empty DATA frame with END_STREAM.",
@@ -495,16 +455,8 @@ def _after_end(_: NoParameters, context: Context) -> Iterator[Action]:
     "(non-informational) status code MUST treat the corresponding request or response as "
     "malformed (Section 8.1.1).” and “Trailer fields are carried in a field block that also "
     "terminates the stream.”",
-    proxy=_PROXY_MALFORMED,
-    client=_CLIENT_MALFORMED,
-    ending=Ending.KEEP_ALIVE,
-    verdicts=_verdicts("rejects", "rejects", "rejects", "rejects"),
-    evidence={
-        "curl": _CURL_PROTOCOL_ERROR,
-        "nghttp": _NGHTTP_MESSAGING,
-        "node-http2": _NODE_PROTOCOL_ERROR,
-        "h2": "Trailers must have END_STREAM set",
-    },
+    nghttp=_NGHTTP_MESSAGING,
+    h2="Trailers must have END_STREAM set",
 )
 def _trailers_open(_: NoParameters, context: Context) -> Iterator[Action]:
     yield _write(
