@@ -292,8 +292,8 @@ def violations_markdown() -> str:
         "violations: they look odd, the RFCs allow them, and some of them test a limit an "
         "intermediary must set for itself.",
         "",
-        "**Observed** is what two strict parsers no one here wrote did with the bytes, on a "
-        "real socket, for the request shown: h11's client (`rejects`: it raised "
+        "For an HTTP/1.1 entry, **Observed** is what two strict parsers no one here wrote did with "
+        "the bytes, on a real socket, for the request shown: h11's client (`rejects`: it raised "
         "RemoteProtocolError) and Node.js's http client, whose parser is llhttp (`rejects`: it "
         "reported an error, a parse error or a response cut short; `accepts-lenient-only`: "
         "only with `insecureHTTPParser`). For a legal entry, `rejects` means the parser hit "
