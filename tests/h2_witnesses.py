@@ -1,12 +1,13 @@
-"""HTTP/2 clients no one here wrote, as witnesses of what an HTTP/2 catalogue entry's frames
-are worth: curl (on nghttp2), ``nghttp`` (Debian's nghttp2-client), Node.js's ``http2``
-client (tests/node_h2_client.js) and h2's client (tests/h2client.py's socket handling, h2's
-state machine).
+"""HTTP/2 clients no one here wrote, as witnesses of what a response's frames are worth:
+curl (on nghttp2), ``nghttp`` (Debian's nghttp2-client), Node.js's ``http2`` client
+(tests/node_h2_client.js) and h2's client (its state machine over a blocking socket).
 
-Each sends an entry's probe request over prior-knowledge h2c to a running fakeorigin, with
-the profile-selecting field, and reports an :class:`H2Seen`: the final status it delivered
-(None: none), the content's length, and the first error it reported. ``verdict()`` is
-``rejects`` when it reported an error, else ``accepts``. Blocking; loopback only.
+Each sends a probe request (an HTTP/2 catalogue entry's, or a bundled profile's) with the
+profile-selecting field to a running fakeorigin, over prior-knowledge h2c or, given the CA to
+trust, TLS with ALPN h2 (curl, nghttp, Node.js), and reports an :class:`H2Seen`: the final
+status it delivered (None: none), the content's length, the first error it reported, and the
+1xx it reported. ``verdict()`` is ``rejects`` when it reported an error, else ``accepts``.
+Blocking; loopback only.
 """
 
 from __future__ import annotations
