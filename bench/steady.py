@@ -113,6 +113,25 @@ def trickle_row(
     ]
 
 
+def trickle_round(config: Config, server: Watched, connections: int, *extra: str) -> dict[str, Any]:
+    """One round of bench/trickle_client.py (``extra``: its options, ``--h2``) against
+    ``server``: the client's figures, the periods awaited, and the collections the server ran
+    meanwhile (``gc``)."""
+    begin = time.time()
+    result = run_client(
+        config,
+        "trickle_client.py",
+        *("--url", server.url, "--connections", str(connections)),
+        *("--periods", str(config.trickle_periods)),
+        *([] if config.smoke else ["--final"]),
+        *extra,
+        timeout=config.trickle_periods + 120,
+    )
+    result["periods"] = config.trickle_periods
+    result["gc"] = pauses(server.collections(), begin, time.time())
+    return result
+
+
 def trickle(config: Config) -> Part:
     """102 lateness at each connection count, round after round on one server process each."""
     part = Part(
@@ -242,20 +261,9 @@ def _trickle_level(config: Config, connections: int, table: Table, whole: Table)
         for round_index in range(config.trickle_rounds):
             order = names if round_index % 2 == 0 else names[::-1]
             for name in order:
-                server = running[name]
-                begin = time.time()
-                result = run_client(
-                    config,
-                    "trickle_client.py",
-                    *("--url", server.url, "--connections", str(connections)),
-                    *("--periods", str(config.trickle_periods)),
-                    *([] if config.smoke else ["--final"]),
-                    timeout=config.trickle_periods + 120,
-                )
-                result["periods"] = config.trickle_periods
-                gc = pauses(server.collections(), begin, time.time())
+                result = trickle_round(config, running[name], connections)
                 figures[name]["rounds"].append(result)
-                figures[name]["gc"].append(gc)
+                figures[name]["gc"].append(result["gc"])
         for name in names:
             collections = running[name].collections()
             run_gc = pauses(collections, began, time.time())

@@ -80,16 +80,13 @@ def test_the_catalogue_has_at_least_15_http2_entries_each_cited_and_observed() -
 # -- the frames -----------------------------------------------------------------------------
 
 
-def _request_bytes(port: int, entry: Violation, body: bytes) -> bytes:
-    """The preface, SETTINGS and the probe's request (HEADERS, DATA with END_STREAM)."""
+def _request_bytes(profile: str, method: str = "GET", body: bytes = b"") -> bytes:
+    """The preface, SETTINGS and a request selecting ``profile`` (HEADERS, DATA with
+    END_STREAM)."""
     client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
     client.initiate_connection()
-    fields = [(":method", entry.probe.method), (":path", "/"), (":scheme", "http")]
-    fields += [
-        (":authority", f"127.0.0.1:{port}"),
-        (DEFAULT_INBAND_HEADER, f"violation-{entry.id}"),
-    ]
-    client.send_headers(1, fields, end_stream=not body)
+    fields = [(":method", method), (":path", "/"), (":scheme", "http"), (":authority", "x")]
+    client.send_headers(1, [*fields, (DEFAULT_INBAND_HEADER, profile)], end_stream=not body)
     if body:
         client.send_data(1, body, end_stream=True)
     return client.data_to_send()
@@ -145,7 +142,7 @@ def test_the_exact_frames_go_out(served: Served, entry: Violation) -> None:
         if isinstance(action, WriteHttp2):
             expected += action.frames
     with socket.create_connection(("127.0.0.1", served.origin_port), CLIENT_SECONDS) as sock:
-        sock.sendall(_request_bytes(served.origin_port, entry, body))
+        sock.sendall(_request_bytes(f"violation-{entry.id}", entry.probe.method, body))
         seen = _frames_read(sock, len(expected), 10.0)
     decoder = Decoder()
     decoder.max_allowed_table_size = 65_536
@@ -289,12 +286,8 @@ RAW_FRAMES = {
 
 def test_a_raw_steps_frames_go_out_as_written(served: Served) -> None:
     served.client().put_profile("raw-frames", RAW_FRAMES)
-    client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
-    client.initiate_connection()
-    fields = [(":method", "GET"), (":path", "/"), (":scheme", "http"), (":authority", "x")]
-    client.send_headers(1, [*fields, (DEFAULT_INBAND_HEADER, "raw-frames")], end_stream=True)
     with socket.create_connection(("127.0.0.1", served.origin_port), CLIENT_SECONDS) as sock:
-        sock.sendall(client.data_to_send())
+        sock.sendall(_request_bytes("raw-frames"))
         seen = _frames_read(sock, 3, 10.0)
     assert [(kind, flags, stream) for kind, flags, stream, _ in seen] == [
         (0x1, 0x4, 1),

@@ -33,6 +33,16 @@ def _error(error_type: str, message: str, **context: Any) -> PydanticCustomError
     return PydanticCustomError(error_type, message, context)
 
 
+def payload_bytes(text: str | None, hex_text: str | None, base64_text: str | None) -> bytes:
+    """The bytes a ``text`` (UTF-8), ``hex`` (spaces allowed) or ``base64`` field gives (the
+    first given; none: empty); raises ValueError or binascii.Error when it does not decode."""
+    if text is not None:
+        return text.encode("utf-8")
+    if hex_text is not None:
+        return bytes.fromhex(hex_text)
+    return base64.b64decode(base64_text or "", validate=True)
+
+
 def _base64_or_none(text: str | None) -> str | None:
     if text is not None:
         try:

@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
 from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
 from fakeorigin.core.frames import TYPE_NAMES, Frame
-from fakeorigin.core.profile.fields import _error, _Model
+from fakeorigin.core.profile.fields import _error, _Model, payload_bytes
 
 #: Frame types by name (RFC 9113 section 6), PRIORITY and PUSH_PROMISE included.
 FRAME_TYPES = {name: number for number, name in TYPE_NAMES.items()} | {
@@ -106,13 +105,7 @@ class RawFrame(_Model):
 
     def payload(self) -> bytes:
         """The payload after the field block."""
-        if self.text is not None:
-            return self.text.encode("utf-8")
-        if self.hex is not None:
-            return bytes.fromhex(self.hex)
-        if self.base64 is not None:
-            return base64.b64decode(self.base64, validate=True)
-        return b""
+        return payload_bytes(self.text, self.hex, self.base64)
 
     def frame(self) -> Frame:
         """The frame to write."""

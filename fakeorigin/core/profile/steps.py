@@ -25,6 +25,7 @@ from fakeorigin.core.profile.fields import (
     _base64_or_none,
     _error,
     _Model,
+    payload_bytes,
 )
 from fakeorigin.core.profile.raw_frame import RawFrame
 
@@ -262,11 +263,7 @@ class Raw(_Model):
 
     def data(self) -> bytes:
         """The bytes to write (empty for ``frames``)."""
-        if self.text is not None:
-            return self.text.encode("utf-8")
-        if self.hex is not None:
-            return bytes.fromhex(self.hex)
-        return base64.b64decode(self.base64 or "", validate=True)
+        return payload_bytes(self.text, self.hex, self.base64)
 
     def http2_frames(self) -> tuple[Frame, ...]:
         """The frames to write (empty for bytes)."""
