@@ -12,7 +12,6 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
-    PrivateAttr,
     Tag,
     field_validator,
     model_validator,
@@ -37,7 +36,7 @@ from fakeorigin.core.profile.steps import (
 from fakeorigin.core.profile.websocket import (
     WebSocket,
 )
-from fakeorigin.core.protocols import ANY, H2, HTTP1, PROTOCOLS
+from fakeorigin.core.protocols import H2, HTTP1, PROTOCOLS
 
 
 class Repeat(_Model):
@@ -330,19 +329,15 @@ class Profile(_Model):
     description: str = ""
     steps: list[Step] = Field(min_length=1)
     connection: ConnectionPolicy | None = None
-    _protocols: frozenset[str] = PrivateAttr(default=ANY)
 
-    @model_validator(mode="after")
-    def _find_protocols(self) -> Profile:
-        self._protocols = frozenset(p for p in PROTOCOLS if cannot_carry(self.steps, p) is None)
-        return self
-
-    @property
+    @functools.cached_property
     def protocols(self) -> frozenset[str]:
         """The protocols that can carry every step (:mod:`fakeorigin.core.protocols`): HTTP/1.1
         carries every step but HTTP/2 frames (a ``raw`` step's, an HTTP/2 catalogue
-        entry's)."""
-        return self._protocols
+        entry's). Worked out at the first request and kept in the instance's ``__dict__``:
+        the engine reads it for every request, where a pydantic private attribute would cost
+        a ``__getattr__`` call each time."""
+        return frozenset(p for p in PROTOCOLS if cannot_carry(self.steps, p) is None)
 
     @field_validator("name")
     @classmethod
