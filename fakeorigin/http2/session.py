@@ -285,6 +285,12 @@ class H2Session:
         with the error code the RFC gives; it goes out, the connection closes, and a
         bad-request record says why (the server serves on)."""
         code = getattr(err, "error_code", None) or ErrorCodes.PROTOCOL_ERROR
+        if str(err) == _BAD_PREAMBLE:
+            # The rest of the preface, come in a later packet, is not HTTP/2's (its start
+            # was). RFC 9113 section 3.4 makes that a connection error of type
+            # PROTOCOL_ERROR whose GOAWAY "MAY be omitted"; h2 queues none, but our
+            # SETTINGS went out already, so the client is told why the connection ends.
+            self.h2.close_connection(error_code=ErrorCodes.PROTOCOL_ERROR)
         pending = self.h2.data_to_send()
         if str(err).startswith(_HPACK_FAILURE):
             # RFC 9113 section 4.3: "A decoding error in a field block MUST be treated as a
@@ -774,6 +780,8 @@ _SETTINGS = 0x4
 
 #: How h2 words a field block it could not decode.
 _HPACK_FAILURE = "Error decoding header block"
+#: h2's ProtocolError for a connection preface that goes wrong after its first packet.
+_BAD_PREAMBLE = "Invalid HTTP/2 preamble."
 
 
 def _recode_goaway(pending: bytes, code: int) -> bytes:

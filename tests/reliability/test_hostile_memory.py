@@ -12,6 +12,8 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
+import h2.config
+import h2.connection
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -19,6 +21,7 @@ from hypothesis import strategies as st
 from fakeorigin.core.actions import End
 from fakeorigin.core.admission import Limits
 from fakeorigin.core.engine import run_exchange
+from fakeorigin.core.frames import GOAWAY, FrameReader, summary
 from fakeorigin.core.journal import INTERNAL_ERROR, RAW_REQUEST_BYTES, Event, Outcome
 from fakeorigin.core.state import OriginState
 from fakeorigin.core.wire import valid_host
@@ -320,6 +323,17 @@ def test_failure_running_the_profile(
 
 # -- Hypothesis: mutated and random requests, fed in random pieces -------------------------------
 
+
+def _h2_request() -> bytes:
+    """A prior-knowledge HTTP/2 client's first flight (RFC 9113 section 3.4): preface,
+    SETTINGS, and a GET on stream 1 ending the stream; written by h2's client."""
+    client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    client.initiate_connection()
+    headers = [(":method", "GET"), (":scheme", "http"), (":authority", "a"), (":path", "/")]
+    client.send_headers(1, headers, end_stream=True)
+    return client.data_to_send()
+
+
 VALID = [
     GET,
     b"GET /x HTTP/1.0\r\n\r\n",
@@ -334,6 +348,7 @@ VALID = [
     b"GET /chat HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
     b"Fakeorigin-Profile: websocket-echo\r\n\r\n\x81\x85\x00\x00\x00\x00hello",
+    _h2_request(),
 ]
 #: Bytes that break HTTP/1.1 parsers, and the ones that build it.
 INTERESTING = [b"\x00", b"\r", b"\n", b"\r\n", b" ", b"\t", b":", b"\x7f", b"\xff", b"\x01"]
@@ -366,6 +381,20 @@ def _pieces(data: bytes, cuts: list[int]) -> list[bytes]:
     return [data[a:b] for a, b in itertools.pairwise(points)]
 
 
+def test_a_preface_going_wrong_in_a_later_packet_gets_a_goaway(origin: MemoryOrigin) -> None:
+    client = origin.connect()
+    client.send(b"PRI * HTTP/2.0\r\n")  # HTTP/2's preface so far: the server's SETTINGS go out
+    # not "SM", then an empty SETTINGS frame: RFC 9113 section 3.4, PROTOCOL_ERROR
+    client.send(b"\r\nXX\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+    sent = [summary(frame) for frame in FrameReader().feed(client.take())]
+    assert sent[1:] == ["GOAWAY stream 0 last-stream-id 0 PROTOCOL_ERROR"], sent
+    assert sent[0].startswith("SETTINGS stream 0 ")
+    assert client.state in ("closed", "aborted")
+    (record,) = origin.records()
+    assert record.outcome is Outcome.BAD_REQUEST
+    assert record.error == "HTTP/2: Invalid HTTP/2 preamble. (GOAWAY PROTOCOL_ERROR)"
+
+
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(requests, st.lists(st.integers(0, 1000), max_size=6), st.booleans())
 def test_any_input_is_answered_or_closed_and_nothing_is_left(
@@ -390,11 +419,22 @@ def test_any_input_is_answered_or_closed_and_nothing_is_left(
     assert (logs.failures, logs.errors) == ([], []), [e.get("log_format") for e in logs.events]
     assert leftover == []
     assert origin.factory.connections == set()
-    assert written == b"" or written.startswith(b"HTTP/1.1 ") or written.startswith(b"\x81")
+    if written[3:9] == b"\x04\x00\x00\x00\x00\x00":
+        # Prior-knowledge HTTP/2 (RFC 9113 section 3.4): the server's preface, a SETTINGS
+        # frame on stream 0, goes out once a first packet starting "PRI " matches the
+        # client's preface so far; only such a client is answered in HTTP/2.
+        assert data.lstrip(b"\r\n").startswith(b"PRI "), data[:24]
+    else:
+        assert written == b"" or written.startswith((b"HTTP/1.1 ", b"\x81")), written[:24]
     for record in origin.records():
         assert record.outcome is not Outcome.RUNNING, record.to_dict()
         assert record.raw_request is None or len(record.raw_request) <= RAW_REQUEST_BYTES
-        if record.outcome is Outcome.BAD_REQUEST:
+        if record.outcome is Outcome.BAD_REQUEST and record.http_version == "2":
+            # RFC 9113 section 5.4.1: a connection error is answered with GOAWAY, then close.
+            sent = FrameReader().feed(written)
+            assert [kind for kind, *_ in sent][-1] == GOAWAY, [summary(f) for f in sent]
+            assert client.state in ("closed", "aborted", "half-closed") or client.lost
+        elif record.outcome is Outcome.BAD_REQUEST:
             refused = record.events(Event.BAD_REQUEST)[0].status
             assert refused in REFUSAL_STATUSES
             answered = [e.status for e in record.events(Event.RESPONSE_STARTED)]
