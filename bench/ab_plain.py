@@ -30,8 +30,14 @@ def start(source: Path) -> tuple[subprocess.Popen[bytes], str]:
     argv += ["--control", "none", "--announce", "--profiles", "bundled"]
     argv += ["--profiles", str(BENCH / "profiles"), "--profile", "plain", "--backlog", "1024"]
     env = dict(os.environ, PYTHONPATH=str(source))
+    # Run from the checkout: ``python -m`` puts the working directory first on sys.path,
+    # ahead of PYTHONPATH, so from elsewhere both servers would run that directory's code.
     process = subprocess.Popen(
-        ["taskset", "-c", "0", *argv], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+        ["taskset", "-c", "0", *argv],
+        env=env,
+        cwd=source,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
     )
     assert process.stdout is not None
     return process, json.loads(process.stdout.readline())["origin"][0]
