@@ -1100,6 +1100,29 @@ def test_respond_dates_the_response_when_it_is_sent() -> None:
     ]
 
 
+def test_respond_reuses_its_head_only_for_the_same_date_and_request_kind() -> None:
+    """A plain respond step's SendHead is made once per second (the Date's resolution) and
+    request kind: reused, it must still be each request's own."""
+    made = profile(respond(body="hi", omit=["server"]))
+
+    def head_of(request: RequestHead, now: float) -> SendHead:
+        view = make_view(request, EMPTY)
+        view.now = now
+        return next(a for a in run_exchange(made, view, random.Random(0)) if type(a) is SendHead)
+
+    first = head_of(GET, 0.0)
+    assert head_of(GET, 0.5) is first  # the same second: the same head
+    later = head_of(GET, 1.0)
+    assert (first.date, later.date) == (
+        b"Sun, 06 Nov 1994 08:49:37 GMT",
+        b"Sun, 06 Nov 1994 08:49:38 GMT",
+    )
+    assert (later.body, later.last, later.content) == (True, False, b"hi")
+    assert (head_of(HEAD, 1.0).body, head_of(HEAD, 1.0).content) == (False, b"")
+    assert head_of(GET_CLOSE, 1.0).last is True
+    assert head_of(GET, 1.0).last is False
+
+
 def test_respond_echo_reports_the_body_as_received_so_far() -> None:
     """Answering before the body is read: the echo says what had arrived."""
     [head, content, *_] = actions([respond(echo=True, omit=["date", "server"])], POST, PARTIAL)

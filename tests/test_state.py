@@ -26,6 +26,16 @@ def test_active_profile_by_default(state: OriginState) -> None:
     assert (chosen.profile.name, chosen.selected_by) == ("default", "active")
 
 
+def test_a_replaced_profile_is_the_one_chosen_next(state: OriginState) -> None:
+    # A selection is made once per profile object and kept: a new object is a new selection.
+    before = state.select(request()).profile
+    assert state.select(request()).profile is before
+    state.put_profile(before.model_copy())
+    after = state.select(request())
+    assert after.profile is state.profiles["default"] is not before
+    assert after.selected_by == "active"
+
+
 def test_inband_header_wins_over_rules(state: OriginState) -> None:
     state.rules.append(Rule("hang"))
     chosen = state.select(request(b"GET", b"/", (b"fakeorigin-profile", b" early-hints ")))

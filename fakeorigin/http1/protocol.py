@@ -621,6 +621,12 @@ class OriginProtocol(TransportEvents, ConnectionLifetime, Protocol):
                 if out:
                     self._write(b"".join(out))
                     out.clear()
+                if type(action) is End:  # the usual one, looked for first
+                    exchange.actions = None  # the engine is done: its frames can go
+                    if action.ending is Ending.HANG:
+                        self._arm_deadline(exchange)
+                    self._end(exchange, action.ending)
+                    return
                 if isinstance(action, Note):
                     exchange.note(action.event, action.status, action.detail)
                 elif isinstance(action, Wait):
@@ -634,12 +640,6 @@ class OriginProtocol(TransportEvents, ConnectionLifetime, Protocol):
                         exchange.awaiting_body = True
                         self._arm_deadline(exchange)
                         return
-                elif isinstance(action, End):
-                    exchange.actions = None  # the engine is done: its frames can go
-                    if action.ending is Ending.HANG:
-                        self._arm_deadline(exchange)
-                    self._end(exchange, action.ending)
-                    return
                 elif isinstance(action, HandOff):
                     self._arm_deadline(exchange)
                     self._hand_off(exchange, action)
