@@ -17,11 +17,13 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from fakeorigin.core import wire
 from fakeorigin.core.journal import Outcome
 from fakeorigin.core.wire import (
     SIMPLE_HEAD_MAX_BYTES,
     RequestHead,
     http_date,
+    parse_simple_request,
     simple_request,
     valid_host,
 )
@@ -115,6 +117,7 @@ def plain_by_rule(data: bytes, reading: RequestHead) -> bool:
 def test_fast_path_reads_exactly_what_h11_reads(data: bytes) -> None:
     fast = simple_request(data)
     reading = h11_reading(data)
+    assert fast == parse_simple_request(data)  # remembered or not, the same reading
     if fast is not None:
         assert fast == reading
     if reading is not None and plain_by_rule(data, reading):
@@ -128,6 +131,21 @@ def test_common_clients_heads_take_the_fast_path() -> None:
     wrk = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n"
     for data in (curl, wrk):
         assert simple_request(data) == h11_reading(data) is not None
+
+
+def test_a_repeated_head_is_parsed_once_and_the_memory_is_bounded() -> None:
+    data = b"GET /again HTTP/1.1\r\nHost: a\r\n\r\n"
+    first = simple_request(data)
+    assert first is not None
+    assert simple_request(bytes(bytearray(data))) is first  # equal bytes, another object
+    long = b"GET / HTTP/1.1\r\nHost: a\r\nX: " + b"v" * 2000 + b"\r\n\r\n"
+    assert simple_request(long) == parse_simple_request(long) is not None
+    assert long not in wire._PARSED  # over _PARSED_HEAD_BYTES: parsed each time
+    for n in range(wire._PARSED_MOST * 2):
+        assert simple_request(b"GET /%d HTTP/1.1\r\nHost: a\r\n\r\n" % n) is not None
+        assert len(wire._PARSED) <= wire._PARSED_MOST
+    assert simple_request(b"GET / HTTP/1.0\r\n\r\n") is None
+    assert b"GET / HTTP/1.0\r\n\r\n" not in wire._PARSED  # only plain heads are kept
 
 
 @pytest.mark.parametrize(

@@ -208,7 +208,29 @@ _H11_FIELDS = frozenset(
 SIMPLE_HEAD_MAX_BYTES = 16 * 1024
 
 
+#: Plain heads parsed already, by their bytes: a keep-alive client that repeats its head (a
+#: poller, a health check, a load generator) is parsed once, not per request (parsing one
+#: costs about 2.5 us, a look-up 30 ns). Bounded: cleared when full; long heads not kept.
+_PARSED: dict[bytes, RequestHead] = {}
+_PARSED_MOST = 256
+_PARSED_HEAD_BYTES = 1024
+
+
 def simple_request(data: bytes) -> RequestHead | None:
+    """``data`` as a RequestHead when it is exactly one complete, plain HTTP/1.1 head
+    (:func:`parse_simple_request`, remembered for the heads seen most recently)."""
+    known = _PARSED.get(data)
+    if known is not None:
+        return known
+    request = parse_simple_request(data)
+    if request is not None and len(data) <= _PARSED_HEAD_BYTES:
+        if len(_PARSED) >= _PARSED_MOST:
+            _PARSED.clear()
+        _PARSED[data] = request
+    return request
+
+
+def parse_simple_request(data: bytes) -> RequestHead | None:
     """``data`` as a RequestHead when it is exactly one complete, plain HTTP/1.1 head.
 
     Plain: CRLF line endings, no body framing (Content-Length, Transfer-Encoding), no
