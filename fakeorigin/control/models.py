@@ -102,6 +102,11 @@ class Active(_In):
     profile: str
 
 
+def _no_headers() -> dict[str, str]:
+    """A new empty dict (not ``dict``: see ``raw_frame._no_flags``)."""
+    return {}
+
+
 class RuleMatch(_In):
     """What a rule matches; every given field must match, an empty match matches all."""
 
@@ -111,7 +116,7 @@ class RuleMatch(_In):
         default=None, description="a Python regular expression searched in the request target"
     )
     headers: dict[str, str] = Field(
-        default_factory=dict, description="name (any case) -> exact value"
+        default_factory=_no_headers, description="name (any case) -> exact value"
     )
 
     @field_validator("method")
