@@ -30,8 +30,8 @@ def start(source: Path) -> tuple[subprocess.Popen[bytes], str]:
     argv += ["--control", "none", "--announce", "--profiles", "bundled"]
     argv += ["--profiles", str(BENCH / "profiles"), "--profile", "plain", "--backlog", "1024"]
     env = dict(os.environ, PYTHONPATH=str(source))
-    # Run from the checkout: ``python -m`` puts the working directory first on sys.path,
-    # ahead of PYTHONPATH, so from elsewhere both servers would run that directory's code.
+    # Each server runs from its own checkout: ``python -m`` puts the working directory first
+    # on sys.path, ahead of PYTHONPATH (from the repository, both would run the repository).
     process = subprocess.Popen(
         ["taskset", "-c", "0", *argv],
         env=env,

@@ -219,11 +219,13 @@ _PARSED_HEAD_BYTES = 1024
 def simple_request(data: bytes) -> RequestHead | None:
     """``data`` as a RequestHead when it is exactly one complete, plain HTTP/1.1 head
     (:func:`parse_simple_request`, remembered for the heads seen most recently)."""
+    if len(data) > _PARSED_HEAD_BYTES:  # not hashed: a large packet is rarely a plain head
+        return parse_simple_request(data)
     known = _PARSED.get(data)
     if known is not None:
         return known
     request = parse_simple_request(data)
-    if request is not None and len(data) <= _PARSED_HEAD_BYTES:
+    if request is not None:
         if len(_PARSED) >= _PARSED_MOST:
             _PARSED.clear()
         _PARSED[data] = request
