@@ -13,6 +13,7 @@ import re
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 
+from fakeorigin.core.identity_cache import PerObject
 from fakeorigin.core.journal import Journal
 from fakeorigin.core.loader import Profiles
 from fakeorigin.core.profile import Profile
@@ -103,23 +104,9 @@ class Selection:
     selected_by: str
 
 
-#: Selections made, by profile identity and how: the same few for every request (making one,
-#: a frozen dataclass, cost more than choosing it). A profile replaced through the control
-#: API leaves its own behind until the table is cleared at :data:`_SELECTIONS_MOST`.
-_SELECTIONS: dict[tuple[int, str], tuple[Profile, Selection]] = {}
-_SELECTIONS_MOST = 1024
-
-
-def _selection(profile: Profile, selected_by: str) -> Selection:
-    key = (id(profile), selected_by)
-    made = _SELECTIONS.get(key)
-    if made is not None and made[0] is profile:
-        return made[1]
-    if len(_SELECTIONS) >= _SELECTIONS_MOST:
-        _SELECTIONS.clear()
-    selection = Selection(profile, selected_by)
-    _SELECTIONS[key] = (profile, selection)
-    return selection
+#: Each profile's selection by how it was chosen (``header``, ``rule``, ``active``): the
+#: same few for every request, made once.
+_SELECTIONS: PerObject[Profile, str, Selection] = PerObject(Selection)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,15 +167,15 @@ class OriginState:
         if self.inband_header is not None:
             named = request.first(_latin1(self.inband_header))
             if named is not None:
-                return _selection(self.profile(named.decode("latin-1").strip()), "header")
+                return _SELECTIONS.get(self.profile(named.decode("latin-1").strip()), "header")
         for rule in self.rules:
             if rule.matches(request):
                 if rule.remaining is not None:
                     if self.claims:
                         return Claim(rule)
                     rule.remaining -= 1
-                return _selection(self.profile(rule.profile), "rule")
-        return _selection(self.profile(self.active), "active")
+                return _SELECTIONS.get(self.profile(rule.profile), "rule")
+        return _SELECTIONS.get(self.profile(self.active), "active")
 
     def claimed(self, request: RequestHead, claim: Claim, granted: bool) -> Selection | Claim:
         """The parent's answer to ``claim``: granted, the rule's profile; refused (its uses
@@ -197,7 +184,7 @@ class OriginState:
         rule = claim.rule
         if granted:
             rule.remaining = max(0, (rule.remaining or 1) - 1)
-            return _selection(self.profile(rule.profile), "rule")
+            return _SELECTIONS.get(self.profile(rule.profile), "rule")
         rule.remaining = 0
         return self.choose(request)
 

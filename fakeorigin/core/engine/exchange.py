@@ -8,7 +8,7 @@ import json
 import random
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from fakeorigin.core.actions import (
     Action,
@@ -27,6 +27,7 @@ from fakeorigin.core.actions import (
 )
 from fakeorigin.core.engine.handshake import websocket_step
 from fakeorigin.core.engine.view import ExchangeView
+from fakeorigin.core.identity_cache import PerObject
 from fakeorigin.core.journal import BodyRecord, Event
 from fakeorigin.core.profile import (
     Dribble,
@@ -54,9 +55,6 @@ from fakeorigin.core.wire import (
 #: A body larger than this is written in pieces of this size: the protocol may pause between
 #: two (a client that does not read), and no write copies more than this at once.
 _PIECE_BYTES = 64 * 1024
-
-_S = TypeVar("_S")
-_V = TypeVar("_V")
 
 
 @dataclass(slots=True)
@@ -197,31 +195,9 @@ def _interim(spec: Informational, forced: bool) -> SendInterim:
     return SendInterim(spec.status, spec.reason, spec.headers, detail)
 
 
-class _PerStep(Generic[_S, _V]):
-    """A value made once per step and variant (``made(step, variant)``), looked up by the
-    step's identity: the step is kept beside it, so that its id cannot be reused. Bounded:
-    profiles replaced through the API leave theirs behind until it is cleared."""
-
-    def __init__(self, made: Callable[[_S, bool], _V], most: int = 1024) -> None:
-        self._made = made
-        self._most = most
-        self._values: dict[int, tuple[_S, _V]] = {}
-
-    def get(self, step: _S, variant: bool) -> _V:
-        key = id(step) * 2 + variant
-        cached = self._values.get(key)
-        if cached is not None and cached[0] is step:
-            return cached[1]
-        if len(self._values) >= self._most:
-            self._values.clear()
-        value = self._made(step, variant)
-        self._values[key] = (step, value)
-        return value
-
-
 #: The interim response of each informational step (and of its forced-to-HTTP/1.0 variant),
 #: made once: a trickle sends the same message every period, which the framer renders once.
-_INTERIMS: _PerStep[Informational, SendInterim] = _PerStep(_interim)
+_INTERIMS: PerObject[Informational, bool, SendInterim] = PerObject(_interim)
 
 
 def _sleep(seconds: float, _run: _Run) -> Iterator[Action]:
@@ -329,7 +305,7 @@ def _prepare(spec: Respond, content: bytes, chunked: bool, *, fixed: bool) -> _P
 
 
 #: Respond steps without echo (and their chunked variant), prepared once.
-_PREPARED: _PerStep[Respond, _Prepared] = _PerStep(
+_PREPARED: PerObject[Respond, bool, _Prepared] = PerObject(
     lambda spec, chunked: _prepare(spec, spec.content(), chunked, fixed=True)
 )
 
