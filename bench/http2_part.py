@@ -34,7 +34,7 @@ from parts import (
     start_all,
     thousands,
 )
-from steady import trickle_round, trickle_row, watched
+from steady import round_columns, trickle_round, trickle_row, watched
 
 TARGET = 1.5
 STREAMS = 10
@@ -121,21 +121,7 @@ def http2(config: Config) -> Part:
 
 def _trickle(config: Config, part: Part) -> dict[str, Any]:
     """102 lateness over h2c and HTTP/1.1, rounds taking turns on one fakeorigin process."""
-    table = Table(
-        [
-            "connections",
-            "protocol",
-            "round",
-            "102s received / expected",
-            "errors",
-            "wire p50 / p99 / max ms",
-            "first 102 p99 ms",
-            "later 102s p99 ms",
-            "cadence p99 / max ms",
-            "longest collection in the server ms",
-            "collections / their total ms",
-        ]
-    )
+    table = Table(round_columns("protocol"))
     server = watched(config, "fakeorigin", fakeorigin_argv(config, "trickle"))
     figures: dict[str, Any] = {}
     try:

@@ -92,6 +92,24 @@ def pauses(collections: list[list[float]], begin: float, end: float) -> dict[str
 # -- 3. 102 timing in the steady state ---------------------------------------------------------
 
 
+def round_columns(who: str) -> list[str]:
+    """The columns of a trickle round's row (:func:`trickle_row`), after ``connections`` and
+    ``who`` (the server, or the protocol)."""
+    return [
+        "connections",
+        who,
+        "round",
+        "102s received / expected",
+        "errors",
+        "wire p50 / p99 / max ms",
+        "first 102 p99 ms",
+        "later 102s p99 ms",
+        "cadence p99 / max ms",
+        "longest collection in the server ms",
+        "collections / their total ms",
+    ]
+
+
 def trickle_row(
     connections: int, name: str, round_number: int, result: dict[str, Any], gc: dict[str, Any]
 ) -> list[str]:
@@ -137,21 +155,7 @@ def trickle(config: Config) -> Part:
     part = Part(
         "trickle", "3. 102 timing in the steady state: lateness of each 102, round after round"
     )
-    table = Table(
-        [
-            "connections",
-            "server",
-            "round",
-            "102s received / expected",
-            "errors",
-            "wire p50 / p99 / max ms",
-            "first 102 p99 ms",
-            "later 102s p99 ms",
-            "cadence p99 / max ms",
-            "longest collection in the server ms",
-            "collections / their total ms",
-        ]
-    )
+    table = Table(round_columns("server"))
     whole = Table(
         [
             "connections",
