@@ -4,10 +4,8 @@ Pure: no Twisted, no Klein. :mod:`fakeorigin.control.api` serves them and
 :mod:`fakeorigin.control.openapi` turns them into the OpenAPI 3.1 document.
 """
 
-from __future__ import annotations
-
 import re
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
@@ -194,7 +192,7 @@ class RuleOut(_Out):
     remaining: int | None
 
     @classmethod
-    def of(cls, rule: Rule) -> RuleOut:
+    def of(cls, rule: Rule) -> Self:
         """From the state's Rule."""
         return cls(
             id=rule.id,

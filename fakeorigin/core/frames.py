@@ -17,8 +17,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from hyperframe.frame import ExtensionFrame
-
 from fakeorigin.core.wire import Header
 
 # RFC 9113 section 6: frame types.
@@ -110,6 +108,10 @@ class Frame:
     def serialize(self, stream_id: int, encode: Encode) -> bytes:
         """The frame's bytes on the exchange's stream ``stream_id``, its field block encoded
         with ``encode``."""
+        # Imported here, where a frame goes out on an HTTP/2 connection (which has loaded
+        # hyperframe with h2), not with the profile model at start-up (1.5 ms).
+        from hyperframe.frame import ExtensionFrame  # noqa: PLC0415
+
         body = self.payload if self.fields is None else encode(self.fields) + self.payload
         frame = ExtensionFrame(self.type, self.stream if self.stream is not None else stream_id)
         frame.flag_byte = self.flags

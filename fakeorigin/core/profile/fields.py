@@ -1,8 +1,6 @@
 """What every profile model is made of: header fields as exact byte pairs (RFC 9110 section 5),
 located validation errors, and the frozen base model. No Twisted, no I/O."""
 
-from __future__ import annotations
-
 import base64
 import binascii
 import re

@@ -1,11 +1,9 @@
 """A profile: a named, ordered list of steps (the step union, ``repeat``), the rules of their order,
 the protocols that can carry them, and the connection policy."""
 
-from __future__ import annotations
-
 import functools
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -65,12 +63,12 @@ class Repeat(_Model):
     for_seconds: float | None = Field(default=None, gt=0, alias="for")
     every: float = Field(gt=0)
     jitter: float = Field(default=0, ge=0)
-    steps: list[Step] = Field(min_length=1)
+    steps: "list[Step]" = Field(min_length=1)
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, defer_build=True)
 
     @model_validator(mode="after")
-    def _bounded(self) -> Repeat:
+    def _bounded(self) -> Self:
         if self.times is None and self.for_seconds is None:
             raise _error("repeat_unbounded", "needs times or for (got neither)")
         for index, step in enumerate(self.steps):
@@ -297,7 +295,7 @@ class ConnectionPolicy(_Model):
     close_on_next_request: bool = False
 
     @model_validator(mode="after")
-    def _meaningful(self) -> ConnectionPolicy:
+    def _meaningful(self) -> Self:
         if not self.close_header and self.max_requests is None:
             raise _error(
                 "close_header_without_max_requests",

@@ -1,10 +1,8 @@
 """A ``raw`` step's HTTP/2 frame: what the profile author writes, checked, and the
 :class:`~fakeorigin.core.frames.Frame` it becomes."""
 
-from __future__ import annotations
-
 import binascii
-from typing import Any
+from typing import Any, Self
 
 from pydantic import Field, field_validator, model_validator
 
@@ -94,7 +92,7 @@ class RawFrame(_Model):
         return value
 
     @model_validator(mode="after")
-    def _payload(self) -> RawFrame:
+    def _payload(self) -> Self:
         given = [field for field in ("text", "hex", "base64") if getattr(self, field) is not None]
         if len(given) > 1:
             raise _error(

@@ -3,11 +3,9 @@
 a number; ``repeat`` and the step union are in :mod:`fakeorigin.core.profile.model`). Each
 model's docstring is its entry in ``docs/profiles.md``."""
 
-from __future__ import annotations
-
 import base64
 import binascii
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import (
     ConfigDict,
@@ -180,7 +178,7 @@ class Respond(_Model):
         return headers
 
     @model_validator(mode="after")
-    def _consistent(self) -> Respond:
+    def _consistent(self) -> Self:
         given = [
             field
             for field in ("body", "body_base64", "body_size", "echo")
@@ -244,7 +242,7 @@ class Raw(_Model):
     frames: list[RawFrame] | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
-    def _one_source(self) -> Raw:
+    def _one_source(self) -> Self:
         sources = ("text", "hex", "base64", "frames")
         given = [field for field in sources if getattr(self, field) is not None]
         if len(given) != 1:
@@ -293,7 +291,7 @@ class Violate(_Model):
     _parameters: Any = PrivateAttr(default=None)
 
     @model_validator(mode="after")
-    def _known_entry(self) -> Violate:
+    def _known_entry(self) -> Self:
         from fakeorigin.core.violations import CATALOGUE  # noqa: PLC0415 (the catalogue imports us)
 
         entry = CATALOGUE.get(self.id)

@@ -1,10 +1,8 @@
 """The ``websocket`` step and its script: the opening handshake (conformant or broken on purpose,
 RFC 6455 section 4.2.2) and what the session sends and expects after the 101."""
 
-from __future__ import annotations
-
 import base64
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import (
     Field,
@@ -81,7 +79,7 @@ class ScriptSend(_Model):
     _decodable = field_validator("binary_base64")(_base64_or_none)
 
     @model_validator(mode="after")
-    def _one_payload(self) -> ScriptSend:
+    def _one_payload(self) -> Self:
         given = [name for name in ("text", "binary_base64") if getattr(self, name) is not None]
         if len(given) != 1:
             raise _error(
@@ -111,7 +109,7 @@ class ScriptReceive(_Model):
     _decodable = field_validator("binary_base64")(_base64_or_none)
 
     @model_validator(mode="after")
-    def _one_expectation(self) -> ScriptReceive:
+    def _one_expectation(self) -> Self:
         given = [name for name in ("text", "binary_base64") if getattr(self, name) is not None]
         if self.any:
             given.append("any")
@@ -191,7 +189,7 @@ class ScriptAction(_Model):
     close: ScriptClose | None = None
 
     @model_validator(mode="after")
-    def _one_key(self) -> ScriptAction:
+    def _one_key(self) -> Self:
         given = [name for name in type(self).model_fields if getattr(self, name) is not None]
         if len(given) != 1:
             raise _error(
@@ -316,7 +314,7 @@ class WebSocket(_Model):
         return headers
 
     @model_validator(mode="after")
-    def _consistent(self) -> WebSocket:
+    def _consistent(self) -> Self:
         if self.mode == "script" and not self.script:
             raise _error("script_missing", "mode script needs a non-empty script")
         if self.mode == "echo" and self.script:
