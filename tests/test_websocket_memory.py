@@ -26,21 +26,21 @@ from websockets.protocol import State
 from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
-from fakeorigin.core.actions import (
-    AwaitMessage,
-    CloseSession,
-    Message,
-    Note,
-    SendMessage,
-    SendPing,
-    SessionAction,
-    Wait,
-)
-from fakeorigin.core.engine import run_session, websocket_accept
+from fakeorigin.core.actions import Note, Wait
+from fakeorigin.core.engine import websocket_accept
+from fakeorigin.core.engine.session import run_session
 from fakeorigin.core.journal import MAX_WEBSOCKET_MESSAGES, Event, Outcome
 from fakeorigin.core.journal import Opcode as Op
 from fakeorigin.core.loader import ProfileError, profile_from_data
 from fakeorigin.core.profile import WebSocket
+from fakeorigin.core.session_actions import (
+    AwaitMessage,
+    CloseSession,
+    Message,
+    SendMessage,
+    SendPing,
+    SessionAction,
+)
 from fakeorigin.http1.protocol import OriginProtocol
 from tests.memory import DATE, SERVER, MemoryOrigin, timeline
 

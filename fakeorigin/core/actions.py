@@ -8,7 +8,7 @@ bytes (:mod:`fakeorigin.http1.framer` for HTTP/1.1), so one profile can run over
 what only one protocol can carry (a ``raw`` step's bytes, an HTTP/2 catalogue entry's frames)
 is an explicit protocol-specific action (:class:`WriteHttp1`, :class:`WriteHttp2`). An
 exchange handed to autobahn after a WebSocket opening handshake (:class:`HandOff`) then runs
-a session that yields :data:`SessionAction`.
+a session, whose vocabulary (:mod:`fakeorigin.core.session_actions`) loads with WebSocket.
 """
 
 from __future__ import annotations
@@ -226,47 +226,3 @@ Action = (
     | End
     | HandOff
 )
-
-
-# -- a WebSocket session ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    """A complete WebSocket message: its payload and whether it is binary."""
-
-    data: bytes
-    binary: bool
-
-
-@dataclass(frozen=True, slots=True)
-class SendMessage:
-    """Send ``message`` to the client."""
-
-    message: Message
-
-
-@dataclass(frozen=True, slots=True)
-class SendPing:
-    """Send a Ping with ``data`` (at most 125 bytes)."""
-
-    data: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class AwaitMessage:
-    """Resume with the client's next message, or with None after ``timeout_seconds``
-    (None: no timeout)."""
-
-    timeout_seconds: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class CloseSession:
-    """Start the closing handshake with ``code`` and ``reason``; always the last action."""
-
-    code: int
-    reason: str
-
-
-SessionAction = SendMessage | SendPing | AwaitMessage | CloseSession | Wait | Note

@@ -32,18 +32,9 @@ from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflat
 from autobahn.websocket.types import ConnectionRequest
 from twisted.internet.interfaces import IReactorTime, ITransport
 
-from fakeorigin.core.actions import (
-    AwaitMessage,
-    CloseSession,
-    HandOff,
-    Message,
-    Note,
-    SendMessage,
-    SendPing,
-    SessionAction,
-    Wait,
-)
-from fakeorigin.core.engine import SERVER_HEADER, WRONG_KEY, run_session
+from fakeorigin.core.actions import HandOff, Note, Wait
+from fakeorigin.core.engine import SERVER_HEADER, WRONG_KEY
+from fakeorigin.core.engine.session import run_session
 from fakeorigin.core.journal import (
     MAX_WEBSOCKET_MESSAGES,
     Event,
@@ -52,6 +43,14 @@ from fakeorigin.core.journal import (
     Outcome,
     WebSocketClose,
     WebSocketRecord,
+)
+from fakeorigin.core.session_actions import (
+    AwaitMessage,
+    CloseSession,
+    Message,
+    SendMessage,
+    SendPing,
+    SessionAction,
 )
 from fakeorigin.core.wire import CRLF, RequestHead, has_header
 from fakeorigin.transport.timers import Timer, Timers

@@ -17,25 +17,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fakeorigin.core.actions import (
-    AwaitMessage,
-    CloseSession,
-    End,
-    Ending,
-    HandOff,
-    Message,
-    Wait,
-)
+from fakeorigin.core.actions import End, Ending, HandOff, Wait
 from fakeorigin.core.durations import (
     _SECONDS,
     REFERENCE_REQUEST,
     duration_problem,
     scheduled_seconds,
 )
-from fakeorigin.core.engine import run_exchange, run_session
+from fakeorigin.core.engine import run_exchange
+from fakeorigin.core.engine.session import run_session
 from fakeorigin.core.journal import BodyRecord
 from fakeorigin.core.profile import STEP_KINDS, Profile, WebSocket
 from fakeorigin.core.protocols import H2, HTTP1
+from fakeorigin.core.session_actions import AwaitMessage, CloseSession, Message
 from fakeorigin.core.violations import CATALOGUE
 from fakeorigin.core.wire import RequestHead
 from tests.memory import bundled_profiles, profile

@@ -26,10 +26,13 @@ Actions (imperatives; the caller owns the socket and the clock):
 - :class:`HandOff`: the request is a WebSocket opening handshake: hand the connection to
   autobahn. Always the last action.
 
-A WebSocket session is a second generator, :func:`run_session`: it yields session actions
-(send a message, send a ping, await the client's next message, wait, close) and is resumed
-with the message it awaited (or None after a timeout), so an ``echo`` and a ``script`` are
-decided here too, and the protocol only carries them out.
+A WebSocket session is a second generator,
+:func:`fakeorigin.core.engine.session.run_session`: it yields session actions
+(:mod:`fakeorigin.core.session_actions`: send a message, send a ping, await the client's next
+message, wait, close) and is resumed with the message it awaited (or None after a timeout), so
+an ``echo`` and a ``script`` are decided here too, and the protocol only carries them out. That
+module and its vocabulary load with WebSocket (at the first opening handshake, with autobahn),
+not with this package.
 """
 
 from fakeorigin.core.actions import (
@@ -51,7 +54,6 @@ from fakeorigin.core.engine.handshake import (
     offered_subprotocols,
     websocket_accept,
 )
-from fakeorigin.core.engine.session import run_session
 from fakeorigin.core.engine.view import ExchangeView
 from fakeorigin.core.wire import SERVER_HEADER
 
@@ -73,6 +75,5 @@ __all__ = [
     "handshake_problem",
     "offered_subprotocols",
     "run_exchange",
-    "run_session",
     "websocket_accept",
 ]

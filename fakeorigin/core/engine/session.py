@@ -6,16 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from typing import Any
 
-from fakeorigin.core.actions import (
-    AwaitMessage,
-    CloseSession,
-    Message,
-    Note,
-    SendMessage,
-    SendPing,
-    SessionAction,
-    Wait,
-)
+from fakeorigin.core.actions import Note, Wait
 from fakeorigin.core.journal import Event
 from fakeorigin.core.profile import (
     MAX_CLOSE_REASON_BYTES,
@@ -24,6 +15,14 @@ from fakeorigin.core.profile import (
     ScriptReceive,
     ScriptSend,
     WebSocket,
+)
+from fakeorigin.core.session_actions import (
+    AwaitMessage,
+    CloseSession,
+    Message,
+    SendMessage,
+    SendPing,
+    SessionAction,
 )
 
 Session = Generator[SessionAction, Message | None, bool]
