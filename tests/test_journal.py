@@ -12,8 +12,10 @@ from fakeorigin.core.journal import (
     Event,
     ExchangeRecord,
     Journal,
-    Opcode,
     Outcome,
+)
+from fakeorigin.core.websocket_journal import (
+    Opcode,
     WebSocketClose,
     WebSocketMessage,
     WebSocketRecord,

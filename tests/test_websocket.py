@@ -36,8 +36,9 @@ from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
 from fakeorigin import __version__
-from fakeorigin.core.journal import Event, ExchangeRecord, Opcode, Outcome
+from fakeorigin.core.journal import Event, ExchangeRecord, Outcome
 from fakeorigin.core.loader import bundled_profiles_dir, load_profile_dir, profile_from_data
+from fakeorigin.core.websocket_journal import Opcode
 from fakeorigin.websocket.session import WebSocketSession
 from tests.clients import HOST, Ended, curl, raw_exchange
 from tests.conftest import RunningOrigin

@@ -39,10 +39,7 @@ from fakeorigin.core.journal import (
     MAX_WEBSOCKET_MESSAGES,
     Event,
     ExchangeRecord,
-    Opcode,
     Outcome,
-    WebSocketClose,
-    WebSocketRecord,
 )
 from fakeorigin.core.session_actions import (
     AwaitMessage,
@@ -52,6 +49,7 @@ from fakeorigin.core.session_actions import (
     SendPing,
     SessionAction,
 )
+from fakeorigin.core.websocket_journal import Opcode, WebSocketClose, WebSocketRecord
 from fakeorigin.core.wire import CRLF, RequestHead, has_header
 from fakeorigin.transport.timers import Timer, Timers
 
