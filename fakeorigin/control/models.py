@@ -21,8 +21,14 @@ MAX_JOURNAL_LIMIT = 10_000
 MAX_WAIT_SECONDS = 300.0
 
 
+# Every model here is built at its first use (``defer_build``), not at start-up: a request
+# model by the first request whose body or query it validates, a response model by the first
+# answer that has one. Built when the module loaded, the five request models cost start-up
+# 2.5 ms; at first use each costs its first request 0.4-0.8 ms, once (bench/FINDINGS.md).
+
+
 class _In(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class _Out(BaseModel):
