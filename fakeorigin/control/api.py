@@ -235,6 +235,44 @@ class Workers(Protocol):
 
 
 class _App(Klein):
+    """Klein with one route per path: :meth:`on` files a handler under its path and method,
+    :meth:`add_routes` gives each path one Klein route whose handler is the method's.
+
+    werkzeug compiles a rule's matcher and two URL builders as the rule is added, 0.24 ms a
+    rule: one rule per path and method cost start-up 5.6 ms for the 23 routes. Requests are
+    routed as before: a method the path has no handler for is 405 with the path's methods in
+    ``Allow`` (werkzeug's ``MethodNotAllowed``), and HEAD is answered by the GET handler.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._paths: dict[str, dict[bytes, Route]] = {}
+
+    def on(self, method: str, path: str) -> Callable[[Route], Route]:
+        """File the decorated handler for ``method`` requests to ``path``."""
+
+        def register(route: Route) -> Route:
+            self._paths.setdefault(path, {})[method.encode("ascii")] = route
+            return route
+
+        return register
+
+    def add_routes(self) -> None:
+        """One Klein route per path filed with :meth:`on`, dispatching on the method."""
+        for path, handlers in self._paths.items():
+            methods = [method.decode("ascii") for method in handlers]
+            table = dict(handlers)
+            if b"GET" in table:
+                table[b"HEAD"] = table[b"GET"]  # werkzeug lets HEAD match a GET rule
+
+            def by_method(
+                api: Any, request: IRequest, _table: dict[bytes, Route] = table, **kwargs: Any
+            ) -> Deferred[bytes]:
+                return _table[request.method](api, request, **kwargs)
+
+            self.route(path, methods=methods, endpoint=path)(by_method)
+        self._paths.clear()
+
     def resource(self) -> _Utf8Path:  # type: ignore[override]
         return _Utf8Path(super().resource())
 
@@ -366,7 +404,7 @@ class ControlAPI:
 
     # -- health ---------------------------------------------------------------------------
 
-    @app.route("/health", methods=["GET"])
+    @app.on("GET", "/health")
     @endpoint(public=True)
     async def health(self, request: IRequest) -> bytes:
         uptime = round(self.clock.seconds() - self._started, 3)
@@ -412,7 +450,7 @@ class ControlAPI:
 
     # -- profiles -------------------------------------------------------------------------
 
-    @app.route("/profiles", methods=["GET"])
+    @app.on("GET", "/profiles")
     @endpoint()
     def list_profiles(self, request: IRequest) -> bytes:
         profiles = self.state.profiles
@@ -426,7 +464,7 @@ class ControlAPI:
         ]
         return _json(request, 200, ProfileList(profiles=summaries))
 
-    @app.route("/profiles/<name>", methods=["GET"])
+    @app.on("GET", "/profiles/<name>")
     @endpoint()
     def get_profile(self, request: IRequest, name: str) -> bytes:
         return _json(request, 200, self._profile_document(name))
@@ -438,7 +476,7 @@ class ControlAPI:
             raise ApiError(404, "not-found", str(err)) from None
         return profile.model_dump(mode="json", by_alias=True, exclude_defaults=True)
 
-    @app.route("/profiles/<name>", methods=["PUT"])
+    @app.on("PUT", "/profiles/<name>")
     @endpoint(changes=True)
     def put_profile(self, request: IRequest, name: str) -> bytes:
         data = self.read_body(request)
@@ -458,7 +496,7 @@ class ControlAPI:
         created = self.state.put_profile(profile)
         return _json(request, 201 if created else 200, self._profile_document(name))
 
-    @app.route("/profiles/<name>", methods=["DELETE"])
+    @app.on("DELETE", "/profiles/<name>")
     @endpoint(changes=True)
     def delete_profile(self, request: IRequest, name: str) -> bytes:
         try:
@@ -471,12 +509,12 @@ class ControlAPI:
 
     # -- active profile ---------------------------------------------------------------------
 
-    @app.route("/active", methods=["GET"])
+    @app.on("GET", "/active")
     @endpoint()
     def get_active(self, request: IRequest) -> bytes:
         return _json(request, 200, Active(profile=self.state.active))
 
-    @app.route("/active", methods=["PUT"])
+    @app.on("PUT", "/active")
     @endpoint(changes=True)
     def put_active(self, request: IRequest) -> bytes:
         active: Active = self._model(Active, self.read_body(request))
@@ -486,12 +524,12 @@ class ControlAPI:
 
     # -- rules ------------------------------------------------------------------------------
 
-    @app.route("/rules", methods=["GET"])
+    @app.on("GET", "/rules")
     @endpoint()
     def list_rules(self, request: IRequest) -> bytes:
         return _json(request, 200, RuleList(rules=[RuleOut.of(r) for r in self.state.rules]))
 
-    @app.route("/rules", methods=["POST"])
+    @app.on("POST", "/rules")
     @endpoint(changes=True)
     def add_rule(self, request: IRequest) -> bytes:
         rule_in: RuleIn = self._model(RuleIn, self.read_body(request))
@@ -499,13 +537,13 @@ class ControlAPI:
         rule = self.state.add_rule(rule_in.to_rule())
         return _json(request, 201, RuleOut.of(rule))
 
-    @app.route("/rules", methods=["DELETE"])
+    @app.on("DELETE", "/rules")
     @endpoint(changes=True)
     def clear_rules(self, request: IRequest) -> bytes:
         self.state.rules.clear()
         return _no_content(request)
 
-    @app.route("/rules/<int:rule_id>", methods=["DELETE"])
+    @app.on("DELETE", "/rules/<int:rule_id>")
     @endpoint(changes=True)
     def delete_rule(self, request: IRequest, rule_id: int) -> bytes:
         try:
@@ -528,12 +566,12 @@ class ControlAPI:
         entries, evicted = await self._entries(query)
         return _json(request, status, {"entries": entries, "evicted": evicted})
 
-    @app.route("/journal", methods=["GET"])
+    @app.on("GET", "/journal")
     @endpoint()
     async def journal(self, request: IRequest) -> bytes:
         return await self._page(request, 200, self._query(request, JournalQuery))
 
-    @app.route("/journal.har", methods=["GET"])
+    @app.on("GET", "/journal.har")
     @endpoint()
     async def journal_har(self, request: IRequest) -> bytes:
         from fakeorigin.control.har import har_document  # noqa: PLC0415 (built on demand)
@@ -541,7 +579,7 @@ class ControlAPI:
         records, _ = await self._entries(self._query(request, JournalQuery))
         return _json(request, 200, har_document(records))
 
-    @app.route("/journal", methods=["DELETE"])
+    @app.on("DELETE", "/journal")
     @endpoint()
     async def clear_journal(self, request: IRequest) -> bytes:
         if self.workers is not None:
@@ -549,7 +587,7 @@ class ControlAPI:
         self.state.journal.clear()
         return _no_content(request)
 
-    @app.route("/journal/<int:record_id>", methods=["GET"])
+    @app.on("GET", "/journal/<int:record_id>")
     @endpoint()
     async def journal_entry(self, request: IRequest, record_id: int) -> bytes:
         if self.workers is not None:
@@ -561,7 +599,7 @@ class ControlAPI:
             raise ApiError(404, "not-found", f"no journal entry {record_id} (unknown or evicted)")
         return _json(request, 200, entry)
 
-    @app.route("/journal/wait", methods=["GET"])
+    @app.on("GET", "/journal/wait")
     @endpoint()
     async def journal_wait(self, request: IRequest) -> bytes:
         query: JournalWait = self._query(request, JournalWait)
@@ -577,29 +615,29 @@ class ControlAPI:
 
     # -- the journal page -------------------------------------------------------------------
 
-    @app.route("/ui", methods=["GET"])
+    @app.on("GET", "/ui")
     @endpoint(public=True)
     def ui_page(self, request: IRequest) -> bytes:
         return _ui_file(request, "index.html")
 
-    @app.route("/ui/ui.js", methods=["GET"])
+    @app.on("GET", "/ui/ui.js")
     @endpoint(public=True)
     def ui_script(self, request: IRequest) -> bytes:
         return _ui_file(request, "ui.js")
 
-    @app.route("/ui/ui.css", methods=["GET"])
+    @app.on("GET", "/ui/ui.css")
     @endpoint(public=True)
     def ui_style(self, request: IRequest) -> bytes:
         return _ui_file(request, "ui.css")
 
-    @app.route("/ui/icon.svg", methods=["GET"])
+    @app.on("GET", "/ui/icon.svg")
     @endpoint(public=True)
     def ui_icon(self, request: IRequest) -> bytes:
         return _ui_file(request, "icon.svg")
 
     # -- reset and the document -------------------------------------------------------------
 
-    @app.route("/reset", methods=["POST"])
+    @app.on("POST", "/reset")
     @endpoint(changes=True)
     async def reset(self, request: IRequest) -> bytes:
         self.state.reset()
@@ -607,16 +645,18 @@ class ControlAPI:
             await self.workers.clear_journal()
         return _no_content(request)
 
-    @app.route("/catalogue", methods=["GET"])
+    @app.on("GET", "/catalogue")
     @endpoint()
     def catalogue(self, request: IRequest) -> bytes:
         from fakeorigin.core.catalogue import catalogue_document  # noqa: PLC0415
 
         return _json(request, 200, catalogue_document())
 
-    @app.route("/openapi.json", methods=["GET"])
+    @app.on("GET", "/openapi.json")
     @endpoint()
     def openapi(self, request: IRequest) -> bytes:
         from fakeorigin.control.openapi import openapi_document  # noqa: PLC0415 (built on demand)
 
         return _json(request, 200, openapi_document())
+
+    app.add_routes()
