@@ -29,7 +29,7 @@ from websockets.uri import parse_uri
 from fakeorigin.core.actions import Note, Wait
 from fakeorigin.core.engine import websocket_accept
 from fakeorigin.core.engine.session import run_session
-from fakeorigin.core.journal import MAX_WEBSOCKET_MESSAGES, Event, Outcome
+from fakeorigin.core.journal import Event, Outcome
 from fakeorigin.core.loader import ProfileError, profile_from_data
 from fakeorigin.core.profile import WebSocket
 from fakeorigin.core.session_actions import (
@@ -40,6 +40,7 @@ from fakeorigin.core.session_actions import (
     SendPing,
     SessionAction,
 )
+from fakeorigin.core.websocket_journal import MAX_WEBSOCKET_MESSAGES
 from fakeorigin.core.websocket_journal import Opcode as Op
 from fakeorigin.http1.protocol import OriginProtocol
 from tests.memory import DATE, SERVER, MemoryOrigin, timeline

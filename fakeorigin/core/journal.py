@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from fakeorigin.core.wire import Header
+from fakeorigin.core.wire import Header, head_dict
 
 if TYPE_CHECKING:
     from fakeorigin.core.websocket_journal import WebSocketRecord
@@ -32,10 +32,6 @@ _EMPTY_SHA256 = hashlib.sha256().hexdigest()
 BODY_HEAD_BYTES = 1024
 #: How much of a malformed request the journal keeps.
 RAW_REQUEST_BYTES = 4096
-#: How much of each WebSocket message the journal keeps.
-MESSAGE_HEAD_BYTES = 256
-#: How many WebSocket messages (and control frames) the journal keeps per connection.
-MAX_WEBSOCKET_MESSAGES = 1000
 
 
 class Event(StrEnum):
@@ -109,14 +105,6 @@ class TimelineEntry(NamedTuple):
         if self.detail is not None:
             out["detail"] = self.detail
         return out
-
-
-def head_dict(head: bytes) -> dict[str, str]:
-    """The first bytes of a body or message, as base64 and as text (UTF-8, replaced)."""
-    return {
-        "head_base64": base64.b64encode(head).decode("ascii"),
-        "head_text": head.decode("utf-8", "replace"),
-    }
 
 
 @dataclass(slots=True)

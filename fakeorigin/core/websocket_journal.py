@@ -14,7 +14,12 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, NamedTuple
 
-from fakeorigin.core.journal import MAX_WEBSOCKET_MESSAGES, MESSAGE_HEAD_BYTES, head_dict
+from fakeorigin.core.wire import head_dict
+
+#: How much of each WebSocket message the journal keeps.
+MESSAGE_HEAD_BYTES = 256
+#: How many WebSocket messages (and control frames) the journal keeps per connection.
+MAX_WEBSOCKET_MESSAGES = 1000
 
 
 class Opcode(IntEnum):

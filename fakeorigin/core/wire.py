@@ -7,6 +7,7 @@ never used to send: it refuses several of the shapes a test origin needs.
 
 from __future__ import annotations
 
+import base64
 import functools
 import http
 import ipaddress
@@ -24,6 +25,16 @@ SERVER_HEADER = b"fakeorigin/" + __version__.encode("ascii")
 
 #: A header as it goes on the wire: name and value, case and order kept.
 Header = tuple[bytes, bytes]
+
+
+def head_dict(head: bytes) -> dict[str, str]:
+    """The first bytes of a body or message as the journal shows them: base64, and text
+    (UTF-8, undecodable bytes replaced)."""
+    return {
+        "head_base64": base64.b64encode(head).decode("ascii"),
+        "head_text": head.decode("utf-8", "replace"),
+    }
+
 
 #: RFC 9110's reason phrases where Python's ``http.HTTPStatus`` lacks them or, before Python
 #: 3.13, still spells them the RFC 7231 way.

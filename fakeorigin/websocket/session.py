@@ -36,7 +36,6 @@ from fakeorigin.core.actions import HandOff, Note, Wait
 from fakeorigin.core.engine import SERVER_HEADER, WRONG_KEY
 from fakeorigin.core.engine.session import run_session
 from fakeorigin.core.journal import (
-    MAX_WEBSOCKET_MESSAGES,
     Event,
     ExchangeRecord,
     Outcome,
@@ -49,7 +48,12 @@ from fakeorigin.core.session_actions import (
     SendPing,
     SessionAction,
 )
-from fakeorigin.core.websocket_journal import Opcode, WebSocketClose, WebSocketRecord
+from fakeorigin.core.websocket_journal import (
+    MAX_WEBSOCKET_MESSAGES,
+    Opcode,
+    WebSocketClose,
+    WebSocketRecord,
+)
 from fakeorigin.core.wire import CRLF, RequestHead, has_header
 from fakeorigin.transport.timers import Timer, Timers
 
