@@ -8,8 +8,10 @@ Each run is a new ``python`` (pinned to CPU 0, bytecode cached under a temporary
 then twisted.web.server, werkzeug, Klein, the control API's models and its module, then
 validates one profile file (the first ``Profile`` validation builds its schema), timing each
 step; and, over the same imports, the time Python's ``dataclasses`` spent defining classes,
-by package. Medians and the fastest run are printed. A diagnosis for bench/FINDINGS.md, not a
-``make bench`` figure (part 2 measures the whole start-up against twisted.web).
+and the time pydantic models took to define (the first one's includes the pydantic modules it
+loads on demand), by package. Medians and the fastest run are printed. A diagnosis for
+bench/FINDINGS.md, not a ``make bench`` figure (part 2 measures the whole start-up against
+twisted.web).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 
 CHILD = r"""
-import collections, dataclasses, json, sys, time
+import builtins, collections, dataclasses, json, sys, time
 sys.modules["twisted.web._http2"] = None
 made = collections.Counter()
 define = dataclasses._process_class
@@ -37,6 +39,16 @@ def timed(cls, *args, **kwargs):
     finally:
         made[cls.__module__.split(".")[0]] += time.perf_counter() - begin
 dataclasses._process_class = timed
+models = collections.Counter()
+build_class = builtins.__build_class__
+def timed_build(func, name, *bases, **kwargs):
+    begin = time.perf_counter()
+    cls = build_class(func, name, *bases, **kwargs)
+    if type(cls).__name__ == "ModelMetaclass":
+        models[cls.__module__.split(".")[0]] += time.perf_counter() - begin
+        models["count " + cls.__module__.split(".")[0]] += 1
+    return cls
+builtins.__build_class__ = timed_build
 marks = [time.perf_counter()]
 import fakeorigin.cli, fakeorigin.server.serve, fakeorigin.http1.protocol, fakeorigin.core.loader
 marks.append(time.perf_counter())
@@ -54,7 +66,9 @@ from pathlib import Path
 fakeorigin.core.loader.load_profile_file(Path(sys.argv[1]))
 marks.append(time.perf_counter())
 steps = [(b - a) * 1000 for a, b in zip(marks, marks[1:])]
-print(json.dumps({"steps": steps, "dataclasses": {k: v * 1000 for k, v in made.items()}}))
+models = {k: v if k.startswith("count") else v * 1000 for k, v in models.items()}
+print(json.dumps({"steps": steps, "dataclasses": {k: v * 1000 for k, v in made.items()},
+                  "models": models}))
 """
 STEPS = [
     "what --control none imports",
@@ -97,6 +111,11 @@ def main() -> None:
     for package, value in sorted(medians.items(), key=lambda item: -item[1])[:8]:
         print(f"  {package:32s} {value:6.1f}")
     print(f"  {'all':32s} {statistics.median(sum(r['dataclasses'].values()) for r in runs):6.1f}")
+    print("defining pydantic models (class bodies and pydantic's work), by package (median ms):")
+    for package in sorted({p for r in runs for p in r["models"] if not p.startswith("count")}):
+        value = statistics.median(r["models"].get(package, 0.0) for r in runs)
+        count = runs[0]["models"].get(f"count {package}", 0)
+        print(f"  {package:32s} {value:6.1f} ({count:.0f} models)")
 
 
 if __name__ == "__main__":
