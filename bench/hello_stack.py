@@ -21,28 +21,13 @@ sys.modules.setdefault("twisted.web._http2", None)  # type: ignore[arg-type]
 import benchlib  # noqa: E402
 import h11  # noqa: E402, F401 (loaded, as fakeorigin's HTTP/1.1 edge loads it)
 import yaml  # noqa: E402
+from hello_protocol import Canned  # noqa: E402 (the bare Protocol peer's canned 200)
 from klein import Klein  # noqa: E402
 from pydantic import BaseModel, Field  # noqa: E402
 from twisted.internet import reactor  # noqa: E402
 from twisted.internet.address import IPv4Address  # noqa: E402
-from twisted.internet.protocol import Factory, Protocol  # noqa: E402
+from twisted.internet.protocol import Factory  # noqa: E402
 from twisted.web.server import Request, Site  # noqa: E402
-
-RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello"
-
-
-class Canned(Protocol):
-    """A 200 for every request head (the origin's part, without any HTTP parsing)."""
-
-    buffer = b""
-
-    def dataReceived(self, data: bytes) -> None:  # noqa: N802 (Twisted API)
-        buffered = self.buffer + data
-        heads = buffered.count(b"\r\n\r\n")
-        if heads:
-            self.transport.write(RESPONSE * heads)  # type: ignore[union-attr]
-            buffered = buffered[buffered.rfind(b"\r\n\r\n") + 4 :]
-        self.buffer = buffered
 
 
 class Health(BaseModel):
