@@ -24,7 +24,7 @@ MAX_WAIT_SECONDS = 300.0
 # Every model here is built at its first use (``defer_build``), not at start-up: a request
 # model by the first request whose body or query it validates, a response model by the first
 # answer that has one. Built when the module loaded, the five request models cost start-up
-# 2.5 ms; at first use each costs its first request 0.4-0.8 ms, once (bench/FINDINGS.md).
+# 2.5 ms; at first use each costs its first request 0.2-0.6 ms, once (bench/FINDINGS.md).
 
 
 class _In(BaseModel):
