@@ -979,6 +979,19 @@ def test_wrong_method_is_405_with_allow(
     assert reply.json() == error("method-not-allowed", MethodNotAllowed.description or "")
 
 
+@pytest.mark.parametrize(
+    ("path", "status"), [("/health", 200), ("/active", 200), ("/profiles/nope", 404)]
+)
+def test_head_is_answered_by_the_get_handler_without_a_body(
+    control: MemoryControl, path: str, status: int
+) -> None:
+    """One route per path, dispatched on the method: HEAD takes GET's answer, body dropped."""
+    got = control.call("GET", path)
+    head = control.call("HEAD", path)
+    assert (head.status, head.header("content-type")) == (status, got.header("content-type"))
+    assert (got.body != b"", head.body) == (True, b"")
+
+
 def test_catalogue_is_served(control: MemoryControl) -> None:
     reply = control.call("GET", "/catalogue")
     assert (reply.status, reply.json()) == (200, catalogue_document())
